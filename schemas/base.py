@@ -1,0 +1,33 @@
+"""The base of every wire record: frozen, strict, finite numbers, no unknown fields."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+__all__ = ["Id", "Name", "NonNegFloat", "NonNegInt", "Record", "Score01", "Timestamp", "utc_now"]
+
+
+class Record(BaseModel):
+    # extra="forbid": a misspelt optional field (e.g. "qualty_score") must reach the
+    # dead-letter topic, not silently become null.
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid", allow_inf_nan=False)
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+# RFC 3339 with an offset; stored in UTC. A naive time is refused: its zone is a guess.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+NonNegInt = Annotated[int, Field(ge=0)]
+Score01 = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

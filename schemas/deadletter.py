@@ -1,0 +1,32 @@
+"""DeadLetter: a record a processor could not accept, kept with the reason."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from pydantic import Field
+
+from .base import NonNegInt, Record, Timestamp, utc_now
+
+__all__ = ["DeadLetter", "payload_text"]
+
+
+class DeadLetter(Record):
+    source_topic: Annotated[str, Field(min_length=1, max_length=249)]
+    partition: NonNegInt
+    offset: NonNegInt
+    error: Annotated[str, Field(max_length=4096)]
+    payload: str
+    payload_encoding: Annotated[str, Field(pattern="^(utf-8|base64)$")] = "utf-8"
+    received_at: Timestamp = Field(default_factory=utc_now)
+
+
+def payload_text(raw: bytes | None) -> tuple[str, str]:
+    """The raw bytes as UTF-8 text where they decode, else base64; with the encoding used."""
+    if raw is None:
+        return "", "utf-8"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii"), "base64"

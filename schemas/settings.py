@@ -1,0 +1,102 @@
+"""Settings: the one configuration class, read from MODELROUTER_* environment variables."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigurationError
+
+__all__ = ["Settings"]
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class Settings(BaseSettings):
+    """Built once at an entry point and passed down; nothing reads the environment elsewhere."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELROUTER_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated")
+    topic_prefix: str = Field("modelrouter.", pattern=r"^[A-Za-z0-9._-]*$", max_length=100)
+    partitions: int = Field(4, ge=1, le=1024, description="partitions of the event topics")
+    replication_factor: int = Field(1, ge=1, le=16)
+    app_id: str = Field("modelrouter-worker", pattern=r"^[A-Za-z0-9._-]+$", description="worker group id")
+
+    bucket_seconds: int = Field(60, ge=1, le=86_400)
+    grace_seconds: int = Field(10, ge=0, le=86_400)
+    retention_hours: float = Field(24.0, gt=0, le=24 * 90)
+    dead_letter_retention_hours: float = Field(24.0 * 7, gt=0)
+    request_retention_minutes: float = Field(10.0, gt=0, description="retention of the request/reply topics")
+
+    store_url: str = Field("rocksdb://", pattern=r"^(rocksdb|memory)://", description="faust table store")
+    data_dir: Path = Field(Path(".modelrouter/worker"), description="worker state (RocksDB) folder")
+    batch_size: int = Field(5000, ge=1, description="events folded per batch at most")
+    batch_within_s: float = Field(0.05, gt=0, description="longest wait to fill a batch")
+    web_port: int | None = Field(None, ge=1, le=65535, description="faust web port; off when unset")
+
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Settings:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_mechanism and self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs MODELROUTER_SASL_MECHANISM, "
+                "MODELROUTER_SASL_USERNAME and MODELROUTER_SASL_PASSWORD"
+            )
+        return self
+
+    def topic(self, name: str) -> str:
+        """A wire-contract topic name with this deployment's prefix."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def bootstrap_list(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+    @property
+    def faust_broker(self) -> str:
+        return ";".join(f"kafka://{s}" for s in self.bootstrap_list)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        try:
+            ctx = ssl.create_default_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
+            if self.ssl_certfile:
+                ctx.load_cert_chain(
+                    str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None
+                )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"cannot load TLS files ({exc}); check MODELROUTER_SSL_*") from exc
+        return ctx
+
+    def aiokafka_kwargs(self) -> dict[str, Any]:
+        """Connection and security arguments for any aiokafka client."""
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_list,
+            "security_protocol": self.security_protocol,
+        }
+        if (ctx := self.ssl_context()) is not None:
+            kwargs["ssl_context"] = ctx
+        if self.security_protocol.startswith("SASL"):
+            assert self.sasl_password is not None  # checked in _check_security
+            kwargs |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password.get_secret_value(),
+            }
+        return kwargs

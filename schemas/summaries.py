@@ -1,0 +1,61 @@
+"""WindowSummary (the compacted `summaries` topic) and the per-model Scorecard."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .base import Id, Name, NonNegFloat, NonNegInt, Record, Score01, Timestamp
+
+__all__ = ["LatencySummary", "Scorecard", "WindowKind", "WindowSummary"]
+
+WindowKind = Literal["bucket", "5m", "1h", "24h"]
+
+
+class LatencySummary(Record):
+    p50: NonNegFloat | None = None
+    p95: NonNegFloat | None = None
+    p99: NonNegFloat | None = None
+    mean: NonNegFloat | None = None
+
+
+class WindowSummary(Record):
+    model_id: Id
+    agent_type: Name | None
+    window: WindowKind
+    window_start: Timestamp
+    window_end: Timestamp
+    final: bool
+    requests: NonNegInt
+    successes: NonNegInt
+    success_rate: Score01 | None
+    latency_ms: LatencySummary
+    quality_mean: Score01 | None
+    cost_total: NonNegFloat
+    input_tokens: NonNegInt
+    output_tokens: NonNegInt
+    rate_limited: NonNegInt
+    failovers_out: NonNegInt
+    failovers_in: NonNegInt
+
+    @property
+    def key(self) -> str:
+        """Compaction keeps the latest record of each (model, agent type, window, start)."""
+        agent = self.agent_type if self.agent_type is not None else "*"
+        return f"{self.model_id}|{agent}|{self.window}|{self.window_start.isoformat()}"
+
+
+class Scorecard(Record):
+    """What selection needs to know of one model, held in full by every responder."""
+
+    model_id: Id
+    updated_at: Timestamp
+    requests: NonNegInt = 0
+    successes: NonNegInt = 0
+    success_rate: Score01 | None = None
+    latency_p50_ms: NonNegFloat | None = None
+    latency_p95_ms: NonNegFloat | None = None
+    quality_mean: Score01 | None = None
+    cost_mean: NonNegFloat | None = None
+    cooldown_until: Timestamp | None = None
+    failure_streak: NonNegInt = 0
+    last_failure_at: Timestamp | None = None
