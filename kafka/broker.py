@@ -90,7 +90,8 @@ def server_properties(cfg: BrokerConfig) -> str:
         "share.coordinator.state.topic.min.isr": "1",
         # Consumer groups start at once: tests and workers do not wait 3 s per join.
         "group.initial.rebalance.delay.ms": "0",
-        "auto.create.topics.enable": "true",
+        # Topics are created with the contract's partitions and policies, never implicitly.
+        "auto.create.topics.enable": "false",
         "log.retention.hours": "24",
     }
     return "".join(f"{k}={v}\n" for k, v in lines.items())

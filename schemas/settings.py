@@ -59,6 +59,14 @@ class Settings(BaseSettings):
             )
         return self
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as MODELROUTER_* variables, to hand to a worker process."""
+        env = {}
+        for name, value in self.model_dump(exclude_none=True).items():
+            text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            env[f"MODELROUTER_{name.upper()}"] = text
+        return env
+
     def topic(self, name: str) -> str:
         """A wire-contract topic name with this deployment's prefix."""
         return f"{self.topic_prefix}{name}"

@@ -1,0 +1,49 @@
+"""Creates the contract's topics (idempotently) with their partitions and cleanup policies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from modelrouter.schemas import Settings, TopicSpec, topic_specs
+
+__all__ = ["ensure_topics"]
+
+log = logging.getLogger("modelrouter.admin")
+
+
+async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] | None = None) -> list[str]:
+    """Create every missing topic; existing ones are left as they are. Returns those created."""
+    wanted = list(specs if specs is not None else topic_specs(settings).values())
+    admin = AIOKafkaAdminClient(**settings.aiokafka_kwargs(), client_id="modelrouter-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in wanted if s.name not in existing]
+        if not missing:
+            return []
+        new = [
+            NewTopic(
+                name=s.name,
+                num_partitions=s.partitions,
+                replication_factor=settings.replication_factor,
+                topic_configs=s.configs(),
+            )
+            for s in missing
+        ]
+        try:
+            response = await admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            return []  # another process created them between the list and the create
+        for name, code, *_ in getattr(response, "topic_errors", []):
+            # 36 = TOPIC_ALREADY_EXISTS: a concurrent creator won the race, which is fine.
+            if code not in (0, 36):
+                raise RuntimeError(f"creating topic {name} failed with Kafka error code {code}")
+        created = [s.name for s in missing]
+        log.info("created topics %s", ", ".join(created))
+        return created
+    finally:
+        await admin.close()

@@ -1,0 +1,136 @@
+"""EventPublisher: validates agent events and sends them to Kafka with an idempotent producer."""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from aiokafka import AIOKafkaProducer
+from pydantic import ValidationError
+
+from modelrouter.schemas import (
+    EVENT_TOPICS,
+    Event,
+    Failover,
+    InvalidEventError,
+    RateLimited,
+    Settings,
+    TaskCompleted,
+    TopicName,
+    encode,
+    encode_key,
+    topic_specs,
+)
+
+from .admin import ensure_topics
+
+__all__ = ["EventPublisher"]
+
+_TOPIC_OF: dict[type[Any], TopicName] = {
+    TaskCompleted: TopicName.TASK_COMPLETED,
+    RateLimited: TopicName.RATE_LIMITED,
+    Failover: TopicName.FAILOVER,
+}
+
+
+E = TypeVar("E", TaskCompleted, RateLimited, Failover)
+
+
+def _build(model: type[E], fields: dict[str, Any]) -> E:
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        raise InvalidEventError(model.__name__, list(exc.errors(include_url=False))) from None
+
+
+class EventPublisher:
+    """Publishes TaskCompleted, RateLimited and Failover events.
+
+    Every event is validated first: an invalid one raises InvalidEventError naming the
+    field, and nothing is sent. The producer is idempotent with acks=all, so a retried
+    send is never written twice. `publish(..., wait=False)` returns once the record is
+    queued (for high rates); `close()` (or leaving `async with`) flushes what is queued.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client_id: str = "modelrouter-publisher",
+        linger_ms: int = 5,
+        create_topics: bool = True,
+    ) -> None:
+        self._settings = settings
+        self._create_topics = create_topics
+        self._topics = {cls: settings.topic(name) for cls, name in _TOPIC_OF.items()}
+        self._producer = AIOKafkaProducer(
+            **settings.aiokafka_kwargs(),
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        if not self._started:
+            if self._create_topics:
+                # Created with the contract's partitions here, not by the broker's
+                # auto-creation with its defaults (which would break co-partitioning).
+                specs = topic_specs(self._settings)
+                await ensure_topics(self._settings, [specs[name] for name in EVENT_TOPICS])
+            await self._producer.start()
+            self._started = True
+
+    async def close(self) -> None:
+        if self._started:
+            self._started = False
+            await self._producer.flush()
+            await self._producer.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def publish(self, event: Event, *, wait: bool = True) -> asyncio.Future[Any] | None:
+        """Send one event to its topic, keyed as the contract says.
+
+        With wait=True (the default) this returns once the broker has the record;
+        with wait=False it returns the delivery future as soon as the record is queued.
+        """
+        if not isinstance(event, TaskCompleted | RateLimited | Failover):
+            raise TypeError(f"expected TaskCompleted, RateLimited or Failover, got {type(event).__name__}")
+        if not self._started:
+            raise RuntimeError("EventPublisher is not started: use `async with EventPublisher(...)`")
+        future = await self._producer.send(
+            self._topics[type(event)], value=encode(event), key=encode_key(event.key)
+        )
+        if wait:
+            await future
+            return None
+        return future
+
+    async def task_completed(self, *, wait: bool = True, **fields: Any) -> TaskCompleted:
+        """Validate and publish a TaskCompleted built from the contract's field names."""
+        event = _build(TaskCompleted, fields)
+        await self.publish(event, wait=wait)
+        return event
+
+    async def rate_limited(self, *, wait: bool = True, **fields: Any) -> RateLimited:
+        event = _build(RateLimited, fields)
+        await self.publish(event, wait=wait)
+        return event
+
+    async def failover(self, *, wait: bool = True, **fields: Any) -> Failover:
+        event = _build(Failover, fields)
+        await self.publish(event, wait=wait)
+        return event
+
+    async def flush(self) -> None:
+        await self._producer.flush()

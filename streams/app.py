@@ -1,0 +1,46 @@
+"""Builds the faust App from Settings: broker, store, security and consumer/producer tuning."""
+
+from __future__ import annotations
+
+import faust
+
+from modelrouter.schemas import Settings
+
+__all__ = ["create_app"]
+
+
+def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    ctx = settings.ssl_context()
+    if settings.security_protocol.startswith("SASL"):
+        assert settings.sasl_password is not None  # Settings validates this
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password.get_secret_value(),
+            mechanism=settings.sasl_mechanism,
+            ssl_context=ctx,
+        )
+    if ctx is not None:
+        return faust.SSLCredentials(ctx)
+    return None
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A faust App for these settings; agents are attached by the domain modules."""
+    return faust.App(
+        settings.app_id,
+        broker=settings.faust_broker,
+        broker_credentials=_credentials(settings),
+        store=settings.store_url,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        # Values are raw bytes, decoded once by the schemas codec (one codec for everything).
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=settings.web_port is not None,
+        web_port=settings.web_port or 6066,
+        # Topics are created by agents.admin.ensure_topics with the contract's configs.
+        topic_allow_declare=True,
+    )

@@ -1,0 +1,423 @@
+"""Selection as a pure function: filter the registry by a request's constraints and model health,
+rank what is left, and explain the choice in a SelectionReply. No I/O, no faust.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Literal, get_args
+
+from modelrouter.schemas import (
+    Alternative,
+    APIModelError,
+    BaseAssignment,
+    ConfigurationError,
+    Constraints,
+    ModelSpec,
+    Rejection,
+    Scorecard,
+    SelectionReply,
+    SelectionRequest,
+)
+
+from .health import Circuit, CircuitState, HealthParams, circuit, in_cooldown, is_probe, observed_success_rate
+
+__all__ = ["DEFAULT_PARAMS", "STRATEGIES", "ScoringParams", "Strategy", "Weights", "select"]
+
+Strategy = Literal["balanced", "cost", "latency", "quality"]
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+
+_TEXT_MAX = 2048  # schemas.selection.Text
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """How much each criterion (each scored 0..1) counts; they sum to 1 so a score is 0..1 plus bonuses."""
+
+    success: float
+    quality: float
+    latency: float
+    cost: float
+
+
+_DEFAULT_WEIGHTS: Mapping[Strategy, Weights] = MappingProxyType(
+    {
+        "balanced": Weights(success=0.4, quality=0.2, latency=0.2, cost=0.2),
+        "cost": Weights(success=0.25, quality=0.1, latency=0.05, cost=0.6),
+        "latency": Weights(success=0.25, quality=0.1, latency=0.6, cost=0.05),
+        "quality": Weights(success=0.25, quality=0.6, latency=0.1, cost=0.05),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringParams:
+    weights: Mapping[Strategy, Weights] = field(default_factory=lambda: _DEFAULT_WEIGHTS)
+    # Beta(alpha, beta) prior on success: mean 0.9, worth 10 calls, so a model without data starts
+    # near a typical healthy model and a few early failures do not bury it.
+    success_alpha: float = 9.0
+    success_beta: float = 1.0
+    quality_prior: float = 0.7
+    # Latency and cost score as best/own among candidates (1 = best, 0.5 = twice the best); the floors
+    # keep a free or instant model from making every other one score ~0.
+    latency_prior_score: float = 0.5
+    latency_floor_ms: float = 10.0
+    cost_floor_usd: float = 1e-5
+    # Used for expected cost and context window when the task gives no estimate.
+    default_input_tokens: int = 1000
+    default_output_tokens: int = 500
+    primary_bonus: float = 0.1
+    fallback_bonus: float = 0.03
+    # A half-open model that is not this request's probe still competes, at this fraction of its score.
+    half_open_factor: float = 0.5
+    # Thompson sampling on the success posterior; the evidence is capped so the posterior never gets
+    # so sharp that exploration stops (older evidence counts for less, like a decay).
+    explore: bool = False
+    explore_evidence_cap: float = 100.0
+    health: HealthParams = field(default_factory=HealthParams)
+
+    def __post_init__(self) -> None:
+        missing = [s for s in STRATEGIES if s not in self.weights]
+        if missing:
+            raise ConfigurationError(f"ScoringParams.weights lacks strategies {missing}")
+        if any(min(w.success, w.quality, w.latency, w.cost) < 0 for w in self.weights.values()):
+            raise ConfigurationError("ScoringParams.weights must be >= 0")
+        if self.success_alpha <= 0 or self.success_beta <= 0 or self.explore_evidence_cap <= 0:
+            raise ConfigurationError("success_alpha, success_beta and explore_evidence_cap must be > 0")
+        if self.latency_floor_ms <= 0 or self.cost_floor_usd <= 0:
+            raise ConfigurationError("latency_floor_ms and cost_floor_usd must be > 0")
+
+
+DEFAULT_PARAMS = ScoringParams()
+
+
+@dataclass(slots=True)
+class _Candidate:
+    spec: ModelSpec
+    card: Scorecard | None
+    cost_usd: float
+    p95_ms: float | None
+    success: float  # posterior mean
+    quality: float
+    preference: float
+    half_open: bool
+    probe: bool
+    sample: float | None = None  # Thompson draw, when exploring
+    latency: float = 0.0
+    cost: float = 0.0
+    score: float = 0.0
+
+    def factors(self) -> dict[str, float]:
+        out = {
+            "success": self.success,
+            "quality": self.quality,
+            "latency": self.latency,
+            "cost": self.cost,
+            "preference": self.preference,
+            "requests": float(self.card.requests if self.card else 0),
+            "expected_cost_usd": self.cost_usd,
+        }
+        if self.p95_ms is not None:
+            out["p95_ms"] = self.p95_ms
+        if self.sample is not None:
+            out["success_sample"] = self.sample
+        if self.half_open:
+            out["half_open"] = 1.0
+            out["probe"] = 1.0 if self.probe else 0.0
+        return out
+
+
+def select(
+    request: SelectionRequest,
+    registry: Mapping[str, ModelSpec],
+    scorecards: Mapping[str, Scorecard],
+    now: datetime,
+    rng: random.Random | None = None,
+    params: ScoringParams = DEFAULT_PARAMS,
+    *,
+    strategy: Strategy = "balanced",
+) -> SelectionReply:
+    """Pick a model for `request` from `registry`, judged on `scorecards` (keyed by model_id) at `now`.
+
+    Raises APIModelError when nothing passes and the request has no base assignment to fall back to.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    weights = params.weights.get(strategy)
+    if weights is None:
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    cons = request.constraints
+    task = request.task
+    tokens_in = task.estimated_input_tokens
+    tokens_out = task.estimated_output_tokens
+    tokens_in = params.default_input_tokens if tokens_in is None else tokens_in
+    tokens_out = params.default_output_tokens if tokens_out is None else tokens_out
+    base = request.base_assignment
+    health = params.health
+
+    candidates: list[_Candidate] = []
+    rejected: list[Rejection] = []
+    # Sorted: rejections, rng draws and ties must not depend on the mapping's order.
+    for key in sorted(registry):
+        spec = registry[key]
+        card = scorecards.get(spec.model_id)
+        cost_usd = spec.expected_cost(tokens_in, tokens_out)
+        breaker = circuit(card, now, health)
+        reason = _rejection(spec, card, cons, tokens_in + tokens_out, cost_usd, now, breaker)
+        if reason is not None:
+            rejected.append(Rejection(model_id=spec.model_id, reason=_clip(reason)))
+            continue
+        candidates.append(_candidate(spec, card, cost_usd, breaker.state, request, base, params))
+
+    if not candidates:
+        return _fallback(request, registry, scorecards, rejected, now)
+    if params.explore:
+        _thompson(candidates, rng if rng is not None else random.Random(), params)  # noqa: S311 - not crypto
+    _score(candidates, weights, params)
+    ranked = sorted(candidates, key=lambda c: (-c.score, c.spec.model_id))
+    # A half-open model on its probe request goes first whatever its score (health.is_probe).
+    best = next((c for c in ranked if c.probe), ranked[0])
+    return SelectionReply(
+        request_id=request.request_id,
+        selected_model_id=best.spec.model_id,
+        provider=best.spec.provider,
+        endpoint=best.spec.endpoint,
+        score=best.score,
+        reasoning=_clip(_explain(best, ranked, base, strategy)),
+        factors=best.factors(),
+        alternatives=tuple(
+            Alternative(model_id=c.spec.model_id, score=c.score) for c in ranked if c is not best
+        ),
+        rejected=tuple(rejected),
+        fallback_used=False,
+        stats_age_ms=_age_ms(best.card, now),
+        decided_at=now,
+    )
+
+
+def _rejection(
+    spec: ModelSpec,
+    card: Scorecard | None,
+    cons: Constraints | None,
+    tokens: int,
+    cost_usd: float,
+    now: datetime,
+    breaker: Circuit,
+) -> str | None:
+    """The first constraint `spec` breaks, cheapest checks first; None if it passes."""
+    if not spec.enabled:
+        return "disabled"
+    if cons is not None:
+        if spec.model_id in cons.excluded_models:
+            return f"excluded model {spec.model_id}"
+        if spec.provider in cons.excluded_providers:
+            return f"excluded provider {spec.provider}"
+        missing = [c for c in cons.required_capabilities if c not in spec.capabilities]
+        if missing:
+            return f"missing capabilit{'y' if len(missing) == 1 else 'ies'} {', '.join(missing)}"
+    if tokens > spec.context_window:
+        return f"context window {spec.context_window} < needed {tokens}"
+    if cons is not None and cons.max_cost_per_request is not None and cost_usd > cons.max_cost_per_request:
+        got, cap = _distinct(cost_usd, cons.max_cost_per_request)
+        return f"expected cost ${got} > max ${cap}"
+    if card is None:
+        return None
+    if in_cooldown(card, now):
+        return f"rate-limited until {_clock(card.cooldown_until, now)}"
+    if breaker.state is CircuitState.OPEN:
+        return f"circuit open {breaker.why}, until {_clock(breaker.open_until, now)}"
+    if cons is None or card.requests == 0:
+        return None  # the latency and success floors apply only where there is data
+    p95 = card.latency_p95_ms
+    if cons.max_latency_ms is not None and p95 is not None and p95 > cons.max_latency_ms:
+        got, cap = _distinct(p95, cons.max_latency_ms)
+        return f"p95 latency {got} ms > max {cap} ms"
+    rate = observed_success_rate(card)
+    if cons.min_success_rate is not None and rate is not None and rate < cons.min_success_rate:
+        got, floor = _distinct(rate, cons.min_success_rate, digits=2, fixed=True)
+        return f"success rate {got} < min {floor}"
+    return None
+
+
+def _candidate(
+    spec: ModelSpec,
+    card: Scorecard | None,
+    cost_usd: float,
+    state: CircuitState,
+    request: SelectionRequest,
+    base: BaseAssignment | None,
+    params: ScoringParams,
+) -> _Candidate:
+    requests = successes = 0
+    p95: float | None = None
+    quality = params.quality_prior
+    if card is not None:
+        requests, successes = card.requests, min(card.successes, card.requests)
+        p95 = card.latency_p95_ms if card.latency_p95_ms is not None else card.latency_p50_ms
+        if card.quality_mean is not None:
+            quality = card.quality_mean
+    preference = 0.0
+    if base is not None:
+        if spec.model_id == base.primary_model:
+            preference = params.primary_bonus
+        elif spec.model_id == base.fallback_model:
+            preference = params.fallback_bonus
+    half_open = state is CircuitState.HALF_OPEN
+    return _Candidate(
+        spec=spec,
+        card=card,
+        cost_usd=cost_usd,
+        p95_ms=p95,
+        success=(successes + params.success_alpha) / (requests + params.success_alpha + params.success_beta),
+        quality=quality,
+        preference=preference,
+        half_open=half_open,
+        probe=half_open and is_probe(request.request_id, spec.model_id, params.health.probe_share),
+    )
+
+
+def _thompson(candidates: list[_Candidate], rng: random.Random, params: ScoringParams) -> None:
+    """Replace each candidate's success estimate by a draw from its Beta posterior."""
+    cap = params.explore_evidence_cap
+    for c in candidates:  # in model_id order, so a seed gives the same draws
+        requests = c.card.requests if c.card else 0
+        successes = min(c.card.successes, requests) if c.card else 0
+        scale = cap / requests if requests > cap else 1.0
+        a = successes * scale + params.success_alpha
+        b = (requests - successes) * scale + params.success_beta
+        c.sample = rng.betavariate(a, b)
+
+
+def _score(candidates: list[_Candidate], w: Weights, params: ScoringParams) -> None:
+    known = [c.p95_ms for c in candidates if c.p95_ms is not None]
+    fastest = min(known) + params.latency_floor_ms if known else 0.0
+    cheapest = min(c.cost_usd for c in candidates) + params.cost_floor_usd
+    for c in candidates:
+        c.latency = (
+            params.latency_prior_score if c.p95_ms is None else fastest / (c.p95_ms + params.latency_floor_ms)
+        )
+        c.cost = cheapest / (c.cost_usd + params.cost_floor_usd)
+        success = c.success if c.sample is None else c.sample
+        score = (
+            w.success * success
+            + w.quality * c.quality
+            + w.latency * c.latency
+            + w.cost * c.cost
+            + c.preference
+        )
+        c.score = score * params.half_open_factor if c.half_open and not c.probe else score
+
+
+def _explain(best: _Candidate, ranked: list[_Candidate], base: BaseAssignment | None, strategy: str) -> str:
+    card = best.card
+    if card is None or card.requests == 0:
+        evidence = f"no data yet (prior success {best.success:.2f})"
+    else:
+        evidence = f"success {observed_success_rate(card):.2f} ({card.requests} calls)"
+        if best.p95_ms is not None:
+            evidence += f", p95 {_num(best.p95_ms)} ms"
+        if card.quality_mean is not None:
+            evidence += f", quality {card.quality_mean:.2f}"
+    head = f"{best.spec.model_id} ({strategy}, score {best.score:.3f})"
+    parts = [f"{head}: {evidence}, ${_num(best.cost_usd)}/request"]
+    if base is not None and best.preference:
+        which = "primary" if best.spec.model_id == base.primary_model else "fallback"
+        parts.append(f"{which} of role {base.role_type}")
+    if best.sample is not None:
+        parts.append(f"explored: sampled success {best.sample:.2f}")
+    if best.probe:
+        parts.append(f"circuit half-open ({best.spec.model_id} tripped): this request is its probe")
+    elif best.half_open:
+        parts.append("circuit half-open: score halved")
+    runner_up = next((c for c in ranked if c is not best), None)
+    if runner_up is not None:
+        parts.append(f"next {runner_up.spec.model_id} ({runner_up.score:.3f})")
+    return "; ".join(parts)
+
+
+def _fallback(
+    request: SelectionRequest,
+    registry: Mapping[str, ModelSpec],
+    scorecards: Mapping[str, Scorecard],
+    rejected: list[Rejection],
+    now: datetime,
+) -> SelectionReply:
+    """Nothing passed: the base assignment's fallback model, whatever its own verdict was."""
+    why = _summary(rejected) if rejected else "the registry is empty"
+    base = request.base_assignment
+    if base is None:
+        raise APIModelError(
+            f"no model for request {request.request_id} (agent {request.agent_type}): no candidate passed "
+            f"the constraints ({why}) and the request has no base_assignment to fall back to; "
+            "relax the constraints or send a base_assignment"
+        )
+    model_id = base.fallback_model
+    spec = registry.get(model_id)
+    card = scorecards.get(model_id)
+    own = next((r.reason for r in rejected if r.model_id == model_id), None)
+    note = "not in the registry" if spec is None else f"itself rejected: {own}" if own else "unchecked"
+    factors = {"requests": float(card.requests)} if card is not None else {}
+    return SelectionReply(
+        request_id=request.request_id,
+        selected_model_id=model_id,
+        # provider is required on the wire; a fallback outside the registry has none we know.
+        provider=spec.provider if spec is not None else "unknown",
+        endpoint=spec.endpoint if spec is not None else None,
+        score=0.0,
+        reasoning=_clip(
+            f"no candidate passed the constraints ({why}); using {model_id}, fallback of role "
+            f"{base.role_type} ({note})"
+        ),
+        factors=factors,
+        rejected=tuple(rejected),
+        fallback_used=True,
+        stats_age_ms=_age_ms(card, now),
+        decided_at=now,
+    )
+
+
+def _summary(rejected: list[Rejection], shown: int = 3) -> str:
+    text = "; ".join(f"{r.model_id}: {r.reason}" for r in rejected[:shown])
+    more = len(rejected) - shown
+    return f"{text}; and {more} more" if more > 0 else text
+
+
+def _age_ms(card: Scorecard | None, now: datetime) -> float | None:
+    if card is None:
+        return None
+    # A scorecard stamped slightly in the future (clock skew between hosts) is fresh, not negative.
+    return max(0.0, (now - card.updated_at).total_seconds() * 1000.0)
+
+
+def _num(x: float, digits: int = 4) -> str:
+    """A price or a latency as people write it: 0.0042, 0.12, 840, 2300, 12,345."""
+    if x >= 10_000:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
+
+
+def _distinct(got: float, limit: float, digits: int = 4, fixed: bool = False) -> tuple[str, str]:
+    """Both numbers with enough digits that a value just over its limit does not print equal to it."""
+    while True:
+        a, b = (
+            (f"{got:.{digits}f}", f"{limit:.{digits}f}")
+            if fixed
+            else (_num(got, digits), _num(limit, digits))
+        )
+        if a != b or digits >= 12:
+            return a, b
+        digits += 2
+
+
+def _clock(at: datetime | None, now: datetime) -> str:
+    if at is None:
+        return "unknown"
+    return at.strftime("%H:%M:%SZ" if at.date() == now.date() else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _TEXT_MAX else text[: _TEXT_MAX - 1] + "…"
