@@ -2,5 +2,6 @@
 
 from .admin import ensure_topics
 from .publisher import EventPublisher
+from .reader import read_table, read_to_end
 
-__all__ = ["EventPublisher", "ensure_topics"]
+__all__ = ["EventPublisher", "ensure_topics", "read_table", "read_to_end"]

@@ -41,7 +41,7 @@ def _build(model: type[E], fields: dict[str, Any]) -> E:
     try:
         return model(**fields)
     except ValidationError as exc:
-        raise InvalidEventError(model.__name__, list(exc.errors(include_url=False))) from None
+        raise InvalidEventError(model.__name__, exc.errors(include_url=False)) from None
 
 
 class EventPublisher:
@@ -108,7 +108,7 @@ class EventPublisher:
             raise TypeError(f"expected TaskCompleted, RateLimited or Failover, got {type(event).__name__}")
         if not self._started:
             raise RuntimeError("EventPublisher is not started: use `async with EventPublisher(...)`")
-        future = await self._producer.send(
+        future: asyncio.Future[Any] = await self._producer.send(
             self._topics[type(event)], value=encode(event), key=encode_key(event.key)
         )
         if wait:

@@ -77,8 +77,7 @@ def parse_registry(raw: bytes | str, *, source: str = "<model registry>") -> dic
         raise ConfigurationError(f"model registry {source} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigurationError(
-            f'model registry {source} must be a JSON object {{"models": [...]}}, '
-            f"not a {type(data).__name__}"
+            f'model registry {source} must be a JSON object {{"models": [...]}}, not a {type(data).__name__}'
         )
     unknown = sorted(set(data) - _TOP_LEVEL_KEYS)
     if unknown:
@@ -88,9 +87,7 @@ def parse_registry(raw: bytes | str, *, source: str = "<model registry>") -> dic
         )
     entries = data.get("models")
     if not isinstance(entries, list) or not entries:
-        raise ConfigurationError(
-            f'model registry {source} needs "models": a non-empty list of model entries'
-        )
+        raise ConfigurationError(f'model registry {source} needs "models": a non-empty list of model entries')
 
     models: dict[str, ModelSpec] = {}
     first_at: dict[str, int] = {}

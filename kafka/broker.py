@@ -121,11 +121,11 @@ def ensure_jars() -> None:
     mvn = require_tool("mvn", "Apache Maven (Debian: apt-get install maven)")
     print(f"fetching Kafka jars with Maven into {LIB} (first run only) ...", flush=True)
     shutil.rmtree(LIB, ignore_errors=True)
-    proc = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies"], check=False
-    )
+    proc = subprocess.run([mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies"], check=False)
     if proc.returncode != 0:
-        raise BrokerError(f"Maven could not fetch the Kafka jars (exit {proc.returncode}); see its output above.")
+        raise BrokerError(
+            f"Maven could not fetch the Kafka jars (exit {proc.returncode}); see its output above."
+        )
     LIB.touch()
 
 
@@ -169,12 +169,26 @@ def format_storage(java: str, cfg: BrokerConfig) -> None:
     cp = f"{LIB}/*"
     cluster_id = subprocess.run(
         [java, "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     proc = subprocess.run(
-        [java, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", "-cp", cp, "kafka.tools.StorageTool",
-         "format", "-t", cluster_id, "-c", str(cfg.properties_file)],
-        capture_output=True, text=True, check=False,
+        [
+            java,
+            f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+            "-cp",
+            cp,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(cfg.properties_file),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise BrokerError(f"formatting {cfg.log_dirs} failed: {proc.stdout}{proc.stderr}")
@@ -199,11 +213,22 @@ def up(cfg: BrokerConfig) -> int:
     since = cfg.log_file.stat().st_size if cfg.log_file.exists() else 0
     with cfg.log_file.open("ab") as log:
         proc = subprocess.Popen(
-            [java, f"-Xmx{cfg.heap}", f"-Xms{cfg.heap}", "-XX:+UseG1GC",
-             f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", "-cp", f"{LIB}/*",
-             "kafka.Kafka", str(cfg.properties_file)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=cfg.data_dir,
+            [
+                java,
+                f"-Xmx{cfg.heap}",
+                f"-Xms{cfg.heap}",
+                "-XX:+UseG1GC",
+                f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+                "-cp",
+                f"{LIB}/*",
+                "kafka.Kafka",
+                str(cfg.properties_file),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=cfg.data_dir,
         )
     cfg.pid_file.write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -253,16 +278,27 @@ def parse_args(argv: list[str]) -> tuple[str, BrokerConfig]:
     env = os.environ
     parser = argparse.ArgumentParser(prog="kafka/broker.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "status"])
-    parser.add_argument("--port", type=int, default=int(env.get("MODELROUTER_KAFKA_PORT", "9092")),
-                        help="client port on 127.0.0.1 (default 9092)")
-    parser.add_argument("--controller-port", type=int,
-                        default=int(env.get("MODELROUTER_KAFKA_CONTROLLER_PORT", "0")) or None,
-                        help="KRaft controller port (default: client port + 1)")
-    parser.add_argument("--data-dir", type=Path,
-                        default=Path(env.get("MODELROUTER_KAFKA_DATA_DIR", ROOT / ".modelrouter" / "kafka")),
-                        help="folder for logs, pid and data (default .modelrouter/kafka)")
-    parser.add_argument("--heap", default=env.get("MODELROUTER_KAFKA_HEAP", "768m"),
-                        help="JVM heap size (default 768m)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(env.get("MODELROUTER_KAFKA_PORT", "9092")),
+        help="client port on 127.0.0.1 (default 9092)",
+    )
+    parser.add_argument(
+        "--controller-port",
+        type=int,
+        default=int(env.get("MODELROUTER_KAFKA_CONTROLLER_PORT", "0")) or None,
+        help="KRaft controller port (default: client port + 1)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(env.get("MODELROUTER_KAFKA_DATA_DIR", ROOT / ".modelrouter" / "kafka")),
+        help="folder for logs, pid and data (default .modelrouter/kafka)",
+    )
+    parser.add_argument(
+        "--heap", default=env.get("MODELROUTER_KAFKA_HEAP", "768m"), help="JVM heap size (default 768m)"
+    )
     args = parser.parse_args(argv)
     cfg = BrokerConfig(
         port=args.port,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -51,7 +51,7 @@ def _validate(adapter: TypeAdapter[M], raw: bytes | str, what: str) -> M:
     try:
         return adapter.validate_json(raw)
     except ValidationError as exc:
-        raise InvalidEventError(what, list(exc.errors(include_url=False))) from None
+        raise InvalidEventError(what, exc.errors(include_url=False)) from None
 
 
 def decode_event(raw: bytes | str) -> Event:
@@ -75,5 +75,4 @@ def decode(model: type[M], raw: bytes | str) -> M:
     adapter = _ADAPTERS.get(model)
     if adapter is None:
         adapter = _ADAPTERS[model] = TypeAdapter(model)
-    return _validate(adapter, raw, model.__name__)
-
+    return cast(M, _validate(adapter, raw, model.__name__))

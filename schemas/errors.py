@@ -1,14 +1,15 @@
 """Every error modelrouter raises on purpose.
 
-    ModelRouterError                 root: catch this to catch all of ours
-    ├── InvalidEventError            a record breaks the wire contract (names the fields)
-    ├── APIModelError                no model could be selected and no fallback applies
-    │   └── SelectionTimeout         no reply came before the request's deadline
-    └── ConfigurationError           settings or a config file are wrong (says which)
+ModelRouterError                 root: catch this to catch all of ours
+├── InvalidEventError            a record breaks the wire contract (names the fields)
+├── APIModelError                no model could be selected and no fallback applies
+│   └── SelectionTimeout         no reply came before the request's deadline
+└── ConfigurationError           settings or a config file are wrong (says which)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -27,7 +28,7 @@ class ModelRouterError(Exception):
 class InvalidEventError(ModelRouterError, ValueError):
     """A record breaks the wire contract; `errors` lists each offending field."""
 
-    def __init__(self, what: str, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, what: str, errors: Sequence[Mapping[str, Any]]) -> None:
         self.what = what
         self.errors = errors
         super().__init__(f"invalid {what}: {describe_errors(errors)}")
@@ -45,7 +46,7 @@ class ConfigurationError(ModelRouterError, ValueError):
     """A setting or config file is wrong; the message says which and how to fix it."""
 
 
-def describe_errors(errors: list[dict[str, Any]]) -> str:
+def describe_errors(errors: Sequence[Mapping[str, Any]]) -> str:
     """One line per pydantic error: `field.path: message (got value)`."""
     parts = []
     for err in errors:

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
+import faust
 from faust import streams as faust_streams
+from faust.types import EventT, StreamT
 
-__all__ = ["as_current_event", "by_partition"]
+__all__ = ["as_current_event", "batches", "by_partition"]
+
+
+def batches(stream: StreamT[Any], size: int, within_s: float) -> AsyncIterator[Sequence[EventT[Any]]]:
+    """Up to `size` events at a time, or fewer after `within_s`. Events are acked (their
+    offsets become committable) only when the loop body for their batch has finished."""
+    # take_events lives on faust.Stream, not on the StreamT interface agents receive.
+    return cast(faust.Stream[Any], stream).take_events(size, within=within_s)
 
 
 @contextmanager

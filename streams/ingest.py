@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from faust.types import StreamT
 
 from modelrouter.schemas import EVENT_TOPICS, Event, InvalidEventError, Settings, TopicName, encode
 
-from .batching import as_current_event, by_partition
+from .batching import as_current_event, batches, by_partition
 from .validation import dead_letter, parse_event
 
 __all__ = ["IngestStats", "count_key", "register_ingest"]
@@ -44,12 +45,12 @@ def register_ingest(app: faust.App, settings: Settings) -> IngestStats:
         "event-counts",
         default=int,
         partitions=settings.partitions,
-        schema=faust.Schema(key_type=str, value_type=int, key_serializer="json", value_serializer="json"),
+        schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
     )
 
     @app.agent(source, name="modelrouter.ingest")
-    async def ingest(stream: faust.StreamT[bytes]) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+    async def ingest(stream: StreamT[bytes]) -> None:
+        async for batch in batches(stream, settings.batch_size, settings.batch_within_s):
             pending: list[Any] = []
             for partition, events in by_partition(batch).items():
                 increments: Counter[str] = Counter()
@@ -75,7 +76,7 @@ def register_ingest(app: faust.App, settings: Settings) -> IngestStats:
             for fut in pending:
                 await fut
 
-    @app.timer(10.0)
+    @app.timer(10.0)  # type: ignore[untyped-decorator]  # faust's decorator is untyped
     async def report() -> None:
         log.info("ingest: %d valid events counted, %d dead-lettered", stats.valid, stats.dead_lettered)
 

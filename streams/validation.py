@@ -21,8 +21,13 @@ def parse_event(raw: bytes | None, topic: TopicName) -> Event:
     if event.type != _TYPE_OF_TOPIC[topic]:
         raise InvalidEventError(
             "event",
-            [{"loc": ("type",), "msg": f"a {event.type} event does not belong on topic {topic}",
-              "input": event.type}],
+            [
+                {
+                    "loc": ("type",),
+                    "msg": f"a {event.type} event does not belong on topic {topic}",
+                    "input": event.type,
+                }
+            ],
         )
     return event
 

@@ -8,10 +8,11 @@ from collections import Counter
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from kafka_helpers import eventually, read_topic, table_state
 
 from modelrouter.agents import EventPublisher
 from modelrouter.schemas import DeadLetter, Failover, Settings, TaskCompleted, decode, encode
+
+from kafka_helpers import eventually, read_topic, table_state
 
 pytestmark = pytest.mark.kafka
 
@@ -37,7 +38,11 @@ def invalid_payloads(n: int, rng: random.Random) -> list[tuple[str, bytes, bytes
     """(kind, topic suffix, raw value) for n invalid records of six kinds."""
     good = orjson.loads(encode(valid_event(0, rng)))
     fail = orjson.loads(
-        encode(Failover(agent_type="SA", task_id="t", original_model="a", alternative_model="b", reason="timeout"))
+        encode(
+            Failover(
+                agent_type="SA", task_id="t", original_model="a", alternative_model="b", reason="timeout"
+            )
+        )
     )
 
     def with_(base: dict[str, object], **changes: object) -> bytes:
@@ -46,7 +51,11 @@ def invalid_payloads(n: int, rng: random.Random) -> list[tuple[str, bytes, bytes
     kinds = [
         ("broken-json", "task-completed", b'{"type": "task_completed", "model_id": '),
         ("negative-cost", "task-completed", with_(good, cost=-0.5)),
-        ("nan-latency", "task-completed", with_(good, latency_ms=0).replace(b'"latency_ms":0', b'"latency_ms":NaN')),
+        (
+            "nan-latency",
+            "task-completed",
+            with_(good, latency_ms=0).replace(b'"latency_ms":0', b'"latency_ms":NaN'),
+        ),
         ("quality-1.5", "task-completed", with_(good, quality_score=1.5)),
         ("missing-model", "task-completed", orjson.dumps({k: v for k, v in good.items() if k != "model_id"})),
         ("unknown-reason", "failover", with_(fail, reason="bored")),
@@ -98,7 +107,9 @@ async def test_valid_counted_invalid_dead_lettered_and_worker_keeps_going(
     state = await eventually(counts, lambda s: s == expected, timeout_s=90)
     assert state == dict(expected), worker.log_text()[-3000:]
 
-    letters = [decode(DeadLetter, v) for _, v in await read_topic(settings, settings.topic("dead-letter")) if v]
+    letters = [
+        decode(DeadLetter, v) for _, v in await read_topic(settings, settings.topic("dead-letter")) if v
+    ]
     assert len(letters) == 100
     by_kind = Counter(kind for kind, _, _ in invalid)
     seen: Counter[str] = Counter()

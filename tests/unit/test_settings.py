@@ -1,0 +1,62 @@
+"""Settings come from MODELROUTER_* variables and give every client the same security options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from modelrouter.schemas import Settings
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(__import__("os").environ):
+        if name.startswith("MODELROUTER_"):
+            monkeypatch.delenv(name)
+    s = Settings()
+    assert s.bootstrap_servers == "127.0.0.1:9092"
+    assert s.topic("task-completed") == "modelrouter.task-completed"
+    assert (s.bucket_seconds, s.grace_seconds, s.retention_hours) == (60, 10, 24.0)
+    assert s.aiokafka_kwargs() == {"bootstrap_servers": ["127.0.0.1:9092"], "security_protocol": "PLAINTEXT"}
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELROUTER_BOOTSTRAP_SERVERS", "a:1, b:2")
+    monkeypatch.setenv("MODELROUTER_TOPIC_PREFIX", "acme.")
+    monkeypatch.setenv("MODELROUTER_BUCKET_SECONDS", "30")
+    s = Settings()
+    assert s.bootstrap_list == ["a:1", "b:2"]
+    assert s.faust_broker == "kafka://a:1;kafka://b:2"
+    assert s.topic("summaries") == "acme.summaries"
+    assert s.bucket_seconds == 30
+    with pytest.raises(ValidationError, match="frozen"):
+        s.bucket_seconds = 10  # type: ignore[misc]
+
+
+def test_sasl_needs_credentials_and_passes_them_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELROUTER_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    with pytest.raises(ValidationError, match="MODELROUTER_SASL_USERNAME"):
+        Settings()
+    monkeypatch.setenv("MODELROUTER_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("MODELROUTER_SASL_USERNAME", "svc")
+    monkeypatch.setenv("MODELROUTER_SASL_PASSWORD", "s3cret")
+    s = Settings()
+    assert "s3cret" not in repr(s)
+    kwargs = s.aiokafka_kwargs()
+    assert kwargs["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert kwargs["sasl_plain_password"] == "s3cret"
+    assert s.to_env()["MODELROUTER_SASL_PASSWORD"] == "s3cret"
+
+
+def test_bad_values_are_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELROUTER_PARTITIONS", "0")
+    with pytest.raises(ValidationError, match="partitions"):
+        Settings()
+
+
+def test_to_env_round_trips(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    s = Settings(topic_prefix="x.", data_dir=tmp_path, partitions=3, _env_file=None)  # type: ignore[call-arg]
+    for key, value in s.to_env().items():
+        monkeypatch.setenv(key, value)
+    assert Settings() == s
