@@ -1,6 +1,10 @@
-"""The faust-streaming side: ingest, dead letters, folds, summaries and selection."""
+"""The faust-streaming side: ingest, dead letters, folds, summaries and selection.
 
-from .app import create_app
-from .worker import build_app, main
+Importing this package does not import faust: the pure core (buckets, sketch, scoring)
+stays light. The worker is `modelrouter.streams.worker` (`modelrouter-worker`).
+"""
 
-__all__ = ["build_app", "create_app", "main"]
+from .buckets import BucketKey, BucketStats, fold_batch, summarize
+from .sketch import LatencySketch
+
+__all__ = ["BucketKey", "BucketStats", "LatencySketch", "fold_batch", "summarize"]

@@ -21,6 +21,7 @@ __all__ = [
     "FoldTally",
     "StreamClock",
     "bucket_start",
+    "copy_stats",
     "fold_batch",
     "fold_failover_in",
     "fold_failover_out",
@@ -212,6 +213,7 @@ def merge_all(stats: Iterable[BucketStats]) -> BucketStats:
 
 
 def copy_stats(s: BucketStats) -> BucketStats:
+    """A deep copy: nothing mutable is shared with `s`."""
     return BucketStats(
         s.requests, s.successes, dict(s.failures), s.latency.copy(), s.latency_sum_us,
         s.quality_sum_nano, s.quality_count, s.cost_sum_pico, s.input_tokens, s.output_tokens,
