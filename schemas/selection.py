@@ -63,6 +63,9 @@ class SelectionRequest(Record):
     base_assignment: BaseAssignment | None = None
     constraints: Constraints | None = None
     deadline_ms: Annotated[int, Field(gt=0, le=600_000)] | None = None
+    # Additions to the v1 contract (docs/design.md): how to rank, and whether to explore.
+    strategy: Literal["balanced", "cost", "latency", "quality"] = "balanced"
+    explore: bool = False
 
 
 class SummaryRequest(Record):

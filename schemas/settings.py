@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     batch_within_s: float = Field(0.05, gt=0, description="longest wait to fill a batch")
     web_port: int | None = Field(None, ge=1, le=65535, description="faust web port; off when unset")
 
+    config_dir: Path | None = Field(None, description="folder of model_registry.json and optimizer.json")
+    selection_deadline_ms: int = Field(250, gt=0, le=600_000, description="default selection deadline")
+    default_cooldown_s: float = Field(60.0, ge=0, description="cooldown when a rate limit has no retry_after")
+    circuit_failure_streak: int = Field(5, ge=1, description="consecutive failures that open a circuit")
+    circuit_failure_rate: float = Field(0.5, gt=0, le=1, description="failure rate that opens a circuit")
+    circuit_min_requests: int = Field(20, ge=1, description="calls needed before the failure rate counts")
+    circuit_open_s: float = Field(30.0, gt=0, description="how long an open circuit stays open")
+
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism | None = None
     sasl_username: str | None = None

@@ -19,6 +19,9 @@ class TopicName(StrEnum):
     SELECTION_REPLIES = "selection-replies"
     SUMMARIES = "summaries"
     DEAD_LETTER = "dead-letter"
+    # Added to the v1 contract: per-model Scorecards (key model_id, compacted), read in full
+    # by every selection responder and by HealthChecker/RateLimiter.
+    SCORECARDS = "scorecards"
 
 
 EVENT_TOPICS = (TopicName.TASK_COMPLETED, TopicName.RATE_LIMITED, TopicName.FAILOVER)
@@ -58,6 +61,7 @@ def topic_specs(settings: Settings) -> dict[TopicName, TopicSpec]:
         TopicName.SELECTION_REQUESTS: spec(TopicName.SELECTION_REQUESTS, p, False, short),
         TopicName.SELECTION_REPLIES: spec(TopicName.SELECTION_REPLIES, p, False, short),
         TopicName.SUMMARIES: spec(TopicName.SUMMARIES, p, True, None),
+        TopicName.SCORECARDS: spec(TopicName.SCORECARDS, 1, True, None),
         TopicName.DEAD_LETTER: spec(
             TopicName.DEAD_LETTER, p, False, int(settings.dead_letter_retention_hours * hour_ms)
         ),
