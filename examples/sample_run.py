@@ -21,8 +21,9 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from modelrouter.agents import EventPublisher, read_table, read_to_end
+from modelrouter.agents import EventPublisher, read_to_end
 from modelrouter.schemas import DeadLetter, Settings, decode
+from modelrouter.streams.inspect import bucket_totals
 
 MODELS = {
     "gpt-4o": "openai",
@@ -100,10 +101,9 @@ async def main() -> int:
         rng = random.Random(42)
         invalid = await publish(settings, rng, 2000)
         print(f"published 2000 valid events and {invalid} invalid records; waiting for the worker ...")
-        changelog = f"{settings.app_id}-event-counts-changelog"
         counts: dict[str, int] = {}
         for _ in range(120):
-            counts = await read_table(settings, changelog)
+            counts = {m: t["requests"] for m, t in (await bucket_totals(settings)).items()}
             if sum(counts.values()) >= 2000:
                 break
             await asyncio.sleep(0.5)
@@ -117,7 +117,7 @@ async def main() -> int:
         worker.wait(timeout=30)
     print(f"\n{'model':<20} {'events counted':>15}")
     for key, n in sorted(counts.items()):
-        print(f"{key.split('|')[0]:<20} {n:>15}")
+        print(f"{key:<20} {n:>15}")
     print(f"{'total':<20} {sum(counts.values()):>15}")
     reasons = Counter(d.error.removeprefix("invalid event: ")[:72] for d in letters)
     print(f"\ndead-lettered: {len(letters)} records in {settings.topic('dead-letter')}")

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".modelrouter/worker"), description="worker state (RocksDB) folder")
     batch_size: int = Field(5000, ge=1, description="events folded per batch at most")
     batch_within_s: float = Field(0.05, gt=0, description="longest wait to fill a batch")
+    session_timeout_s: float = Field(
+        10.0, ge=6, le=300, description="how soon the group hands a dead worker's partitions on"
+    )
     web_port: int | None = Field(None, ge=1, le=65535, description="faust web port; off when unset")
 
     config_dir: Path | None = Field(None, description="folder of model_registry.json and optimizer.json")
@@ -55,6 +58,15 @@ class Settings(BaseSettings):
     ssl_cafile: Path | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_buckets(self) -> Settings:
+        if 3600 % self.bucket_seconds:
+            raise ValueError(
+                f"bucket_seconds={self.bucket_seconds} must divide an hour (3600) evenly, "
+                "so trailing windows can merge hourly rollups: try 10, 30, 60 or 300"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_security(self) -> Settings:

@@ -6,6 +6,8 @@ import faust
 
 from modelrouter.schemas import Settings
 
+from .tables import DurableTable
+
 __all__ = ["create_app"]
 
 
@@ -38,9 +40,13 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         producer_acks=-1,
         web_enabled=settings.web_port is not None,
         web_port=settings.web_port or 6066,
-        # Topics are created by agents.admin.ensure_topics with the contract's configs.
-        topic_allow_declare=True,
+        # Tables whose changelog sends the folds await before acking (streams/tables.py).
+        Table=DurableTable,
+        # Drain an in-flight batch before a rebalance hands its partitions on.
+        stream_wait_empty=True,
     )

@@ -11,14 +11,14 @@ import faust
 from faust import streams as faust_streams
 from faust.types import EventT, StreamT
 
-__all__ = ["as_current_event", "batches", "by_partition"]
+__all__ = ["as_current_event", "by_partition", "unacked_batches"]
 
 
-def batches(stream: StreamT[Any], size: int, within_s: float) -> AsyncIterator[Sequence[EventT[Any]]]:
-    """Up to `size` events at a time, or fewer after `within_s`. Events are acked (their
-    offsets become committable) only when the loop body for their batch has finished."""
-    # take_events lives on faust.Stream, not on the StreamT interface agents receive.
-    return cast(faust.Stream[Any], stream).take_events(size, within=within_s)
+def unacked_batches(stream: StreamT[Any], size: int, within_s: float) -> AsyncIterator[Sequence[EventT[Any]]]:
+    """Up to `size` events at a time, or fewer after `within_s`, never acked by faust:
+    the caller acks each event (`await stream.ack(ev)`) once its effects are durable."""
+    # noack_take lives on faust.Stream, not on the StreamT interface agents receive.
+    return cast(faust.Stream[Any], stream).noack_take(size, within=within_s)
 
 
 @contextmanager

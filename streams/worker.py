@@ -10,17 +10,25 @@ import faust
 from pydantic import ValidationError
 
 from modelrouter.agents.admin import ensure_topics
-from modelrouter.schemas import Settings
+from modelrouter.schemas import Settings, TopicName, TopicSpec, topic_specs
 
 from .app import create_app
-from .ingest import register_ingest
+from .performance import register_performance
 
 __all__ = ["build_app", "main"]
 
 
+def worker_topics(settings: Settings) -> list[TopicSpec]:
+    """The contract's topics, plus the internal re-keyed failover stream the folds use."""
+    specs = topic_specs(settings)
+    failover = specs[TopicName.FAILOVER]
+    internal = TopicSpec(settings.topic("failover-in"), failover.partitions, False, failover.retention_ms)
+    return [*specs.values(), internal]
+
+
 def build_app(settings: Settings) -> faust.App:
     app = create_app(settings)
-    register_ingest(app, settings)
+    register_performance(app, settings)
     return app
 
 
@@ -38,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.loglevel.upper())
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(ensure_topics(settings))
+    loop.run_until_complete(ensure_topics(settings, worker_topics(settings)))
     app = build_app(settings)
     worker = faust.Worker(app, loglevel=args.loglevel, loop=loop)
     worker.execute_from_commandline()

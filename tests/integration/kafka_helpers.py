@@ -8,10 +8,11 @@ from typing import Any, TypeVar
 
 from modelrouter.agents.reader import read_table, read_to_end
 from modelrouter.schemas import Settings
+from modelrouter.streams.inspect import TOTAL_FIELDS, bucket_totals
 
 T = TypeVar("T")
 
-__all__ = ["eventually", "read_topic", "table_state"]
+__all__ = ["TOTAL_FIELDS", "bucket_totals", "eventually", "read_topic", "table_state"]
 
 read_topic = read_to_end
 

@@ -1,0 +1,362 @@
+"""The fold agents: the three event topics (and failovers re-keyed by alternative model) into
+the bucket and health tables, exactly once; dead letters; final and provisional summaries.
+
+Each batch: decode (invalid records go to dead-letter), fold per partition with the
+partition's event as faust's current event (one table write per key), send summaries,
+await every changelog and output record, and only then ack the batch's offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import faust
+from faust.types import EventT, StreamT
+
+from modelrouter.schemas import (
+    EVENT_TOPICS,
+    Failover,
+    InvalidEventError,
+    RateLimited,
+    Settings,
+    TaskCompleted,
+    TopicName,
+    dumps,
+    encode,
+    loads,
+)
+
+from .batching import as_current_event, by_partition, unacked_batches
+from .buckets import BucketStats, FoldTally, fold_batch, from_bytes, is_too_old, to_bytes
+from .model_health import ModelHealth, fold_health, health_from_bytes, health_to_bytes
+from .summaries import final_summaries, provisional_summaries, scorecard_for, to_record
+from .tables import DurableTable, await_changelog, partition_of
+from .validation import dead_letter, parse_event
+from .windows import WindowIndex
+
+__all__ = ["FOLD_FAILED_EXIT", "Folder", "register_performance"]
+
+log = logging.getLogger("modelrouter.streams.performance")
+
+FOLD_FAILED_EXIT = 70  # exit code when a batch cannot be made durable (EX_SOFTWARE)
+DELIVERY_TIMEOUT_S = 60.0
+SRC_PARTITION = "mr-src-partition"
+SRC_OFFSET = "mr-src-offset"
+
+
+@dataclass
+class FoldCounters:
+    valid: int = 0
+    dead_lettered: int = 0
+    expired: int = 0
+    batches: int = 0
+
+
+def bucket_key(model: str, agent: str, bucket: int) -> bytes:
+    # JSON, not "a|b|c": model ids and agent types may contain any separator.
+    return dumps([model, agent, bucket])
+
+
+def health_key(model: str) -> bytes:
+    return dumps(["health", model])
+
+
+def partition_meta_key(partition: int) -> bytes:
+    return dumps(["partition", partition])
+
+
+class Folder:
+    """The state the fold agents share in one worker: tables, window index, counters."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        # create_app installs DurableTable as the app's Table class.
+        self.buckets = cast(DurableTable, app.Table("buckets", partitions=settings.partitions))
+        self.health = cast(DurableTable, app.Table("health", partitions=settings.partitions))
+        self.kinds = {settings.topic(name): TopicName(name) for name in EVENT_TOPICS}
+        self.failover_in_name = settings.topic("failover-in")
+        self.index = self._new_index()
+        self.generation: int | None = None
+        self.counters = FoldCounters()
+        self.tally = FoldTally()
+        self.cooldown_changed: set[str] = set()
+        self._last_expiry: dict[int, float] = {}
+        self._topics: dict[str, Any] = {}
+
+    def topic(self, name: str) -> Any:
+        """A faust Topic to send to, made once per name."""
+        t = self._topics.get(name)
+        if t is None:
+            t = self._topics[name] = self.app.topic(name, key_type=bytes, value_type=bytes)
+        return t
+
+    def _new_index(self) -> WindowIndex:
+        s = self.settings
+        return WindowIndex(s.bucket_seconds, s.grace_seconds, s.retention_hours * 3600)
+
+    # -- reading stored state -------------------------------------------------------------
+
+    def load_bucket(self, model: str, agent: str, bucket: int) -> BucketStats | None:
+        raw = self.buckets.get(bucket_key(model, agent, bucket))
+        return None if raw is None else from_bytes(raw)
+
+    def load_health(self, model: str) -> ModelHealth | None:
+        raw = self.health.get(health_key(model))
+        return None if raw is None else health_from_bytes(raw)
+
+    def assigned_partitions(self) -> set[int]:
+        topic = self.settings.topic(TopicName.TASK_COMPLETED)
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
+
+    def rebuild(self) -> None:
+        """After start-up or a rebalance: index the stored buckets of this worker's partitions."""
+        started = time.monotonic()
+        self.index = index = self._new_index()
+        partitions = self.settings.partitions
+        for raw_key in self.buckets.keys():  # noqa: SIM118 - keys only: values are not decoded
+            model, agent, bucket = loads(raw_key)
+            p = partition_of(model.encode("utf-8"), partitions)
+            index.keys.setdefault(model, {}).setdefault(bucket, set()).add(agent)
+            index.model_partition[model] = p
+        for p in self.assigned_partitions():
+            raw = self.health.get(partition_meta_key(p))
+            if raw is not None:
+                meta = loads(raw)
+                clock = index.clock(p)
+                clock.closed_through, clock.stream_time = meta["closed_through"], meta["stream_time"]
+                clock.last_event_wall = time.time()
+        for model, buckets in index.keys.items():
+            p = index.model_partition[model]
+            closed = index.clock(p).closed_through
+            for bucket in buckets:
+                if closed is None or bucket > closed:
+                    index.open.setdefault(p, {}).setdefault(bucket, set()).add(model)
+            index.dirty_models.add(model)
+        log.info("indexed %d models' buckets in %.2f s", len(index.keys), time.monotonic() - started)
+
+    # -- folding ----------------------------------------------------------------------------
+
+    def fold_events(self, partition: int, events: Sequence[EventT[Any]], wall: float) -> list[Any]:
+        """Fold one partition's events of the three event topics; return output futures."""
+        sends: list[Any] = []
+        items: list[tuple[str, int, Any]] = []
+        health_items: list[tuple[str, int, TaskCompleted | RateLimited]] = []
+        retention_s = self.settings.retention_hours * 3600
+        bucket_s = self.settings.bucket_seconds
+        for ev in events:
+            msg = ev.message
+            try:
+                parsed = parse_event(ev.value, self.kinds[msg.topic])
+            except InvalidEventError as exc:
+                letter = dead_letter(
+                    ev.value, str(exc), topic=msg.topic, partition=partition, offset=msg.offset
+                )
+                sends.append(
+                    self.topic(self.settings.topic(TopicName.DEAD_LETTER)).send_soon(
+                        key=ev.key, value=encode(letter)
+                    )
+                )
+                self.counters.dead_lettered += 1
+                continue
+            self.counters.valid += 1
+            t = parsed.occurred_at.timestamp()
+            if is_too_old(t, bucket_s, retention_s, wall):
+                self.counters.expired += 1
+                continue
+            self.index.observe(partition, t, wall)
+            source = f"{msg.topic}:{partition}"
+            items.append((source, msg.offset, parsed))
+            if isinstance(parsed, Failover):
+                # The "in" side belongs to alternative_model's partition: re-key it there,
+                # carrying the source position so a replayed forward is recognised.
+                headers = {SRC_PARTITION: str(partition).encode(), SRC_OFFSET: str(msg.offset).encode()}
+                sends.append(
+                    self.topic(self.failover_in_name).send_soon(
+                        key=parsed.alternative_model.encode("utf-8"), value=ev.value, headers=headers
+                    )
+                )
+            else:
+                health_items.append((source, msg.offset, parsed))
+        self._fold_buckets(partition, items, "out")
+        self._fold_health(health_items)
+        sends += self._close_and_expire(partition, wall)
+        return sends
+
+    def fold_failovers_in(self, partition: int, events: Sequence[EventT[Any]], wall: float) -> list[Any]:
+        items: list[tuple[str, int, Any]] = []
+        for ev in events:
+            headers = dict(ev.message.headers or ())
+            source = f"{self.settings.topic(TopicName.FAILOVER)}:{int(headers[SRC_PARTITION])}:in"
+            parsed = parse_event(ev.value, TopicName.FAILOVER)  # validated before it was forwarded
+            self.index.observe(partition, parsed.occurred_at.timestamp(), wall)
+            items.append((source, int(headers[SRC_OFFSET]), parsed))
+        self._fold_buckets(partition, items, "in")
+        return self._close_and_expire(partition, wall)
+
+    def _fold_buckets(self, partition: int, items: list[tuple[str, int, Any]], side: str) -> None:
+        if not items:
+            return
+        loaded: dict[tuple[str, str, int], BucketStats] = {}
+
+        def load(key: tuple[str, str, int]) -> BucketStats | None:
+            stats = self.load_bucket(*key)
+            if stats is not None:
+                loaded[tuple(key)] = stats  # type: ignore[index]
+            return stats
+
+        changed = fold_batch(
+            items,
+            self.settings.bucket_seconds,
+            failover_side=side,  # type: ignore[arg-type]
+            load=load,
+            tally=self.tally,
+        )
+        for bkey, stats in changed.items():
+            self.buckets[bucket_key(*bkey)] = to_bytes(stats)
+            self.index.note_write(partition, *bkey)
+        # Keys whose events were all replays are written again: a local RocksDB value that
+        # never reached the changelog before a crash gets there before these offsets are acked.
+        for key, stats in loaded.items():
+            if key not in changed:
+                self.buckets[bucket_key(*key)] = to_bytes(stats)
+
+    def _fold_health(self, items: list[tuple[str, int, TaskCompleted | RateLimited]]) -> None:
+        touched: dict[str, ModelHealth] = {}
+        cooldown_s = self.settings.default_cooldown_s
+        for source, offset, ev in items:
+            h = touched.get(ev.model_id)
+            if h is None:
+                h = touched[ev.model_id] = self.load_health(ev.model_id) or ModelHealth()
+            before = h.cooldown_until
+            if fold_health(h, ev, source, offset, cooldown_s) and h.cooldown_until != before:
+                self.cooldown_changed.add(ev.model_id)
+        for model, h in touched.items():
+            self.health[health_key(model)] = health_to_bytes(h)
+
+    def _close_and_expire(self, partition: int, wall: float) -> list[Any]:
+        sends = self.send_records(self.close_due(partition, wall))
+        if wall - self._last_expiry.get(partition, 0.0) >= self.settings.bucket_seconds:
+            self._last_expiry[partition] = wall
+            for model, agent, bucket in self.index.expire(partition, wall):
+                self.buckets.pop(bucket_key(model, agent, bucket), None)
+        clock = self.index.clock(partition)
+        self.health[partition_meta_key(partition)] = dumps(
+            {"closed_through": clock.closed_through, "stream_time": clock.stream_time}
+        )
+        return sends
+
+    # -- summaries --------------------------------------------------------------------------
+
+    def close_due(self, partition: int, wall: float) -> list[tuple[str, bytes, bytes]]:
+        """Final summaries of the buckets that closed, and of closed buckets with late events."""
+        records: list[tuple[str, bytes, bytes]] = []
+        summaries = self.settings.topic(TopicName.SUMMARIES)
+        for bucket in self.index.due_to_close(partition, wall):
+            for model in sorted(self.index.models_in(partition, bucket)):
+                for s in final_summaries(self.index, model, bucket, self.load_bucket):
+                    records.append((summaries, *to_record(s)))
+            self.index.mark_closed(partition, bucket)
+        for p, model, bucket in sorted(r for r in self.index.reclose if r[0] == partition):
+            self.index.reclose.discard((p, model, bucket))
+            for s in final_summaries(self.index, model, bucket, self.load_bucket):
+                records.append((summaries, *to_record(s)))
+        return records
+
+    def provisional(self, models: set[str]) -> list[tuple[str, bytes, bytes]]:
+        summaries = self.settings.topic(TopicName.SUMMARIES)
+        records = []
+        for model in sorted(models):
+            for s in provisional_summaries(self.index, model, self.load_bucket):
+                records.append((summaries, *to_record(s)))
+        return records + self.scorecards(models)
+
+    def scorecards(self, models: set[str]) -> list[tuple[str, bytes, bytes]]:
+        topic = self.settings.topic(TopicName.SCORECARDS)
+        return [
+            (topic, *to_record(scorecard_for(self.index, m, self.load_health(m), self.load_bucket)))
+            for m in sorted(models)
+        ]
+
+    def send_records(self, records: list[tuple[str, bytes, bytes]]) -> list[Any]:
+        return [self.topic(topic).send_soon(key=key, value=value) for topic, key, value in records]
+
+
+def register_performance(app: faust.App, settings: Settings) -> Folder:
+    """Attach the fold agents and the summary timer to `app`."""
+    folder = Folder(app, settings)
+    source = app.topic(*folder.kinds, key_type=bytes, value_type=bytes)
+    failover_in = app.topic(folder.failover_in_name, key_type=bytes, value_type=bytes)
+
+    async def durable_batch(stream: StreamT[Any], batch: Sequence[EventT[Any]], in_side: bool) -> None:
+        gen = app.consumer_generation_id
+        # Events fetched before a rebalance may belong to partitions now owned elsewhere:
+        # neither fold nor ack them (they are fetched again from the committed offset).
+        live = [ev for ev in batch if ev.message.generation_id == gen]
+        if gen != folder.generation:
+            folder.rebuild()
+            folder.generation = gen
+        wall = time.time()
+        try:
+            sends: list[Any] = []
+            for partition, events in by_partition(live).items():
+                with as_current_event(events[-1]):
+                    if in_side:
+                        sends += folder.fold_failovers_in(partition, events, wall)
+                    else:
+                        sends += folder.fold_events(partition, events, wall)
+            futures = folder.buckets.take_pending() + folder.health.take_pending() + sends
+            await await_changelog(futures, DELIVERY_TIMEOUT_S)
+        except Exception:
+            # Never ack a batch whose state may not be durable; exiting is what a SIGKILL
+            # does, which the offsets-in-state design already recovers from exactly.
+            log.critical("a batch could not be made durable; exiting for a clean replay", exc_info=True)
+            os._exit(FOLD_FAILED_EXIT)
+        for ev in live:
+            await stream.ack(ev)
+        folder.counters.batches += 1
+        if folder.cooldown_changed and not in_side:
+            changed, folder.cooldown_changed = folder.cooldown_changed, set()
+            for fut in folder.send_records(folder.scorecards(changed)):
+                await fut
+
+    @app.agent(source, name="modelrouter.fold-events")
+    async def fold_events(stream: StreamT[Any]) -> None:
+        async for batch in unacked_batches(stream, settings.batch_size, settings.batch_within_s):
+            await durable_batch(stream, batch, in_side=False)
+
+    @app.agent(failover_in, name="modelrouter.fold-failovers-in")
+    async def fold_failovers_in(stream: StreamT[Any]) -> None:
+        async for batch in unacked_batches(stream, settings.batch_size, settings.batch_within_s):
+            await durable_batch(stream, batch, in_side=True)
+
+    @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust's decorator is untyped
+    async def publish_windows() -> None:
+        if folder.generation is None:
+            return
+        wall = time.time()
+        records: list[tuple[str, bytes, bytes]] = []
+        for partition in list(folder.index.clocks):
+            records += folder.close_due(partition, wall)  # idle partitions close on wall time
+        dirty, folder.index.dirty_models = folder.index.dirty_models, set()
+        records += folder.provisional(dirty)
+        for fut in folder.send_records(records):
+            await fut
+
+    @app.timer(10.0)  # type: ignore[untyped-decorator]
+    async def report() -> None:
+        c, t = folder.counters, folder.tally
+        log.info(
+            "folded %d valid events (%d replays skipped, %d past retention), %d dead-lettered",
+            c.valid,
+            t.duplicates,
+            c.expired,
+            c.dead_lettered,
+        )
+
+    return folder

@@ -1,0 +1,101 @@
+"""Builds the records the worker publishes: final and provisional WindowSummaries, Scorecards.
+
+Pure given a `load` function for stored buckets: the caller sends what these return.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from modelrouter.schemas import Scorecard, WindowKind, WindowSummary, encode
+
+from .buckets import BucketStats, summarize
+from .model_health import ModelHealth, scorecard
+from .windows import Loader, WindowIndex, trailing_bounds
+
+__all__ = ["TRAILING", "final_summaries", "provisional_summaries", "scorecard_for", "to_record"]
+
+TRAILING: tuple[tuple[WindowKind, int], ...] = (("5m", 300), ("1h", 3600), ("24h", 86_400))
+SCORECARD_WINDOW_S = 3600  # the stats a scorecard carries: the trailing hour
+
+
+def to_record(summary: WindowSummary | Scorecard) -> tuple[bytes, bytes]:
+    """(key, value) for the compacted topics: the latest record of each window/model wins."""
+    key = summary.key if isinstance(summary, WindowSummary) else summary.model_id
+    return key.encode("utf-8"), encode(summary)
+
+
+def final_summaries(index: WindowIndex, model: str, bucket: int, load: Loader) -> list[WindowSummary]:
+    """Final summaries of one closed bucket: one per agent type, and one over all of them."""
+    end = bucket + index.bucket_seconds
+    out = []
+    for agent in sorted(index.agents(model, bucket)):
+        stats = load(model, agent, bucket)
+        if stats is not None:
+            out.append(
+                summarize(
+                    stats,
+                    model_id=model,
+                    agent_type=agent,
+                    window="bucket",
+                    window_start=bucket,
+                    window_end=end,
+                    final=True,
+                )
+            )
+    merged = index.model_bucket(model, bucket, load)
+    out.append(
+        summarize(
+            merged,
+            model_id=model,
+            agent_type=None,
+            window="bucket",
+            window_start=bucket,
+            window_end=end,
+            final=True,
+        )
+    )
+    return out
+
+
+def _end_bucket(index: WindowIndex, model: str) -> int | None:
+    partition = index.model_partition.get(model)
+    if partition is None:
+        return None
+    t = index.clock(partition).stream_time
+    if t is None:
+        return None
+    return int(t // index.bucket_seconds) * index.bucket_seconds
+
+
+def provisional_summaries(index: WindowIndex, model: str, load: Loader) -> list[WindowSummary]:
+    """Trailing 5m, 1h and 24h summaries of one model over all agent types, as of stream time."""
+    end_bucket = _end_bucket(index, model)
+    if end_bucket is None:
+        return []
+    out = []
+    for kind, span in TRAILING:
+        start, end = trailing_bounds(span, end_bucket, index.bucket_seconds)
+        stats = index.trailing(model, start, end, load)
+        out.append(
+            summarize(
+                stats,
+                model_id=model,
+                agent_type=None,
+                window=kind,
+                window_start=start,
+                window_end=end,
+                final=False,
+            )
+        )
+    index.evict_minutes(model, end_bucket - 3 * SCORECARD_WINDOW_S // 2)
+    return out
+
+
+def scorecard_for(index: WindowIndex, model: str, health: ModelHealth | None, load: Loader) -> Scorecard:
+    end_bucket = _end_bucket(index, model)
+    stats: BucketStats | None = None
+    if end_bucket is not None:
+        start, end = trailing_bounds(SCORECARD_WINDOW_S, end_bucket, index.bucket_seconds)
+        stats = index.trailing(model, start, end, load)
+    return scorecard(model, stats, health, datetime.now(UTC))

@@ -1,0 +1,106 @@
+"""Totals stay exact when the worker is SIGKILLed while events arrive, and with two workers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from modelrouter.agents import EventPublisher
+from modelrouter.agents.workload import Workload, totals
+from modelrouter.schemas import Event, Settings
+
+from kafka_helpers import TOTAL_FIELDS, bucket_totals, eventually
+
+pytestmark = pytest.mark.kafka
+
+
+def truth(events: list[Event]) -> dict[str, dict[str, int]]:
+    return {model: t.as_dict() for model, t in totals(events).items()}
+
+
+async def publish_all(
+    settings: Settings, events: list[Event], *, chunk: int = 5000, pause_s: float = 0.0
+) -> None:
+    async with EventPublisher(settings, linger_ms=20) as pub:
+        for i in range(0, len(events), chunk):
+            for ev in events[i : i + chunk]:
+                await pub.publish(ev, wait=False)
+            if pause_s:
+                await asyncio.sleep(pause_s)
+
+
+def differences(got: dict[str, dict[str, int]], want: dict[str, dict[str, int]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for model in sorted(set(got) | set(want)):
+        g = got.get(model, dict.fromkeys(TOTAL_FIELDS, 0))
+        w = want.get(model, dict.fromkeys(TOTAL_FIELDS, 0))
+        diff = {f: (g[f], w[f]) for f in TOTAL_FIELDS if g[f] != w[f]}
+        if diff:
+            out[model] = diff
+    return out
+
+
+@pytest.mark.timeout(900)
+async def test_sigkill_at_random_moments_loses_and_doubles_nothing(
+    kafka_settings: Settings, worker_factory
+) -> None:
+    settings = kafka_settings.model_copy(update={"session_timeout_s": 6.0, "batch_size": 2000})
+    events = list(Workload(models=20, seed=11).events(200_000))
+    want = truth(events)
+    worker = worker_factory(settings)
+    worker.start()
+    publishing = asyncio.create_task(publish_all(settings, events, pause_s=0.25))
+    rng = random.Random(5)
+    kills = 0
+    while kills < 5:
+        await asyncio.sleep(rng.uniform(2.0, 6.0))
+        worker.kill()  # SIGKILL: no flush, no commit, no goodbye
+        kills += 1
+        worker.start()
+    await publishing
+
+    async def current() -> dict[str, dict[str, int]]:
+        return await bucket_totals(settings)
+
+    got = await eventually(current, lambda g: g == want, timeout_s=420, every_s=3)
+    assert differences(got, want) == {}, worker.log_text()[-2000:]
+    assert kills == 5
+    assert worker.alive()
+    # The cost totals, in dollars, agree to 1e-9 as well (they are exact fixed-point sums).
+    for model, t in want.items():
+        assert abs(got[model]["cost_pico"] / 1e12 - t["cost_pico"] / 1e12) < 1e-9
+
+
+@pytest.mark.timeout(600)
+async def test_two_workers_split_partitions_and_agree_with_the_truth(
+    kafka_settings: Settings, worker_factory, tmp_path
+) -> None:
+    first = kafka_settings.model_copy(update={"session_timeout_s": 6.0})
+    second = first.model_copy(update={"data_dir": tmp_path / "worker-2"})
+    events = list(Workload(models=20, seed=12).events(40_000))
+    want = truth(events)
+    a, b = worker_factory(first), worker_factory(second)
+    a.start()
+    b.start()
+    await publish_all(first, events)
+
+    async def current() -> dict[str, dict[str, int]]:
+        return await bucket_totals(first)
+
+    got = await eventually(current, lambda g: g == want, timeout_s=240, every_s=2)
+    assert differences(got, want) == {}
+    assert a.alive() and b.alive()
+    # Both workers folded events: the partitions were split between them.
+    assert "indexed" in a.log_text() and "indexed" in b.log_text()
+    assert _folded(a.log_text()) > 0
+    assert _folded(b.log_text()) > 0
+
+
+def _folded(log: str) -> int:
+    """The last 'folded N valid events' figure a worker logged."""
+    import re
+
+    found = re.findall(r"folded (\d+) valid events", log)
+    return int(found[-1]) if found else 0
