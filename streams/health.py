@@ -1,6 +1,7 @@
 """Model health as selection sees it: rate-limit cooldowns and the circuit breaker, judged from a Scorecard.
 
-Pure functions of (scorecard, now, params); the stream folds keep the counters, this module reads them.
+Pure functions of (scorecard, now, params); the folds (model_health.py) keep the counters and the
+cooldown end, this module only reads them. agents/health.py mirrors `circuit` for the client side.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from modelrouter.schemas import ConfigurationError, Scorecard
+from modelrouter.schemas import ConfigurationError, Scorecard, Settings
 
 __all__ = [
     "CLOSED",
@@ -18,7 +19,6 @@ __all__ = [
     "CircuitState",
     "HealthParams",
     "circuit",
-    "cooldown_end",
     "in_cooldown",
     "is_probe",
     "observed_success_rate",
@@ -33,31 +33,39 @@ class CircuitState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class HealthParams:
-    """When a model is too sick to be offered, and for how long."""
+    """When a model is too sick to be offered, and for how long (the circuit_* names of Settings)."""
 
-    # Open after this many consecutive failures (Scorecard.failure_streak).
-    open_after_streak: int = 5
-    # ... or when the failure rate reaches this, once there are enough calls to believe it.
-    open_at_failure_rate: float = 0.5
-    failure_rate_min_requests: int = 20
-    # How long the circuit stays open after the last failure before probes are allowed.
-    open_for_s: float = 60.0
+    # Open after this many consecutive failures (Scorecard.failure_streak) ...
+    circuit_failure_streak: int = 5
+    # ... or at this failure rate, once there are enough calls to believe it.
+    circuit_failure_rate: float = 0.5
+    circuit_min_requests: int = 20
+    # How long the circuit stays open after the last failure; then it is half-open.
+    circuit_open_s: float = 30.0
     # Share of requests on which a half-open model is the probe (see is_probe).
     probe_share: float = 0.05
-    # Cooldown after a rate-limited event that carried no retry_after (used by the fold, see cooldown_end).
-    default_cooldown_s: float = 60.0
 
     def __post_init__(self) -> None:
-        if self.open_after_streak < 1 or self.failure_rate_min_requests < 1:
-            raise ConfigurationError("open_after_streak and failure_rate_min_requests must be >= 1")
-        if not 0.0 < self.open_at_failure_rate <= 1.0:
+        if self.circuit_failure_streak < 1 or self.circuit_min_requests < 1:
+            raise ConfigurationError("circuit_failure_streak and circuit_min_requests must be >= 1")
+        if not 0.0 < self.circuit_failure_rate <= 1.0:
             raise ConfigurationError(
-                f"open_at_failure_rate must be in (0, 1], got {self.open_at_failure_rate}"
+                f"circuit_failure_rate must be in (0, 1], got {self.circuit_failure_rate}"
             )
         if not 0.0 <= self.probe_share <= 1.0:
             raise ConfigurationError(f"probe_share must be in [0, 1], got {self.probe_share}")
-        if self.open_for_s < 0 or self.default_cooldown_s < 0:
-            raise ConfigurationError("open_for_s and default_cooldown_s must be >= 0")
+        if self.circuit_open_s < 0:
+            raise ConfigurationError(f"circuit_open_s must be >= 0, got {self.circuit_open_s}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, probe_share: float = 0.05) -> HealthParams:
+        return cls(
+            circuit_failure_streak=settings.circuit_failure_streak,
+            circuit_failure_rate=settings.circuit_failure_rate,
+            circuit_min_requests=settings.circuit_min_requests,
+            circuit_open_s=settings.circuit_open_s,
+            probe_share=probe_share,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +89,11 @@ def observed_success_rate(card: Scorecard) -> float | None:
 
 
 def _trip_reason(card: Scorecard, params: HealthParams) -> str | None:
-    if card.failure_streak >= params.open_after_streak:
+    if card.failure_streak >= params.circuit_failure_streak:
         return f"after {card.failure_streak} consecutive failures"
-    if card.requests >= params.failure_rate_min_requests:
+    if card.requests >= params.circuit_min_requests:
         rate = observed_success_rate(card)
-        if rate is not None and 1.0 - rate >= params.open_at_failure_rate:
+        if rate is not None and 1.0 - rate >= params.circuit_failure_rate:
             return f"with failure rate {1.0 - rate:.2f} over {card.requests} calls"
     return None
 
@@ -95,7 +103,7 @@ def circuit(card: Scorecard | None, now: datetime, params: HealthParams) -> Circ
 
     There is no stored breaker state: "tripped" is read off the counters every time. A successful
     probe resets failure_streak in the scorecard, which closes the circuit; a failed one moves
-    last_failure_at, which opens it again for open_for_s. A circuit tripped by its failure rate stays
+    last_failure_at, which opens it again for circuit_open_s. A circuit tripped by its failure rate stays
     half-open until the window's rate recovers.
     """
     if card is None:
@@ -105,18 +113,12 @@ def circuit(card: Scorecard | None, now: datetime, params: HealthParams) -> Circ
         return CLOSED
     # Without a failure time, the scorecard's own time is the latest moment the failure can have had.
     since = card.last_failure_at if card.last_failure_at is not None else card.updated_at
-    until = since + timedelta(seconds=params.open_for_s)
+    until = since + timedelta(seconds=params.circuit_open_s)
     return Circuit(CircuitState.OPEN if now < until else CircuitState.HALF_OPEN, why, until)
 
 
 def in_cooldown(card: Scorecard | None, now: datetime) -> bool:
     return card is not None and card.cooldown_until is not None and card.cooldown_until > now
-
-
-def cooldown_end(limited_at: datetime, retry_after_s: float | None, params: HealthParams) -> datetime:
-    """When a rate-limited model may be offered again: the provider's retry_after, else the default."""
-    wait = params.default_cooldown_s if retry_after_s is None else retry_after_s
-    return limited_at + timedelta(seconds=wait)
 
 
 def is_probe(request_id: str, model_id: str, share: float) -> bool:

@@ -262,8 +262,18 @@ class Folder:
                 for s in final_summaries(self.index, model, bucket, self.load_bucket):
                     records.append((summaries, *to_record(s)))
             self.index.mark_closed(partition, bucket)
-        for p, model, bucket in sorted(r for r in self.index.reclose if r[0] == partition):
-            self.index.reclose.discard((p, model, bucket))
+        return records
+
+    def reclosed(self) -> list[tuple[str, bytes, bytes]]:
+        """Finals again for closed buckets that took late events since the last call.
+
+        Called from the once-a-second timer, so a backlog whose topics are read at
+        different paces re-emits each late bucket at most once a second, not per batch.
+        """
+        summaries = self.settings.topic(TopicName.SUMMARIES)
+        late, self.index.reclose = self.index.reclose, set()
+        records = []
+        for _, model, bucket in sorted(late):
             for s in final_summaries(self.index, model, bucket, self.load_bucket):
                 records.append((summaries, *to_record(s)))
         return records
@@ -343,6 +353,7 @@ def register_performance(app: faust.App, settings: Settings) -> Folder:
         records: list[tuple[str, bytes, bytes]] = []
         for partition in list(folder.index.clocks):
             records += folder.close_due(partition, wall)  # idle partitions close on wall time
+        records += folder.reclosed()
         dirty, folder.index.dirty_models = folder.index.dirty_models, set()
         records += folder.provisional(dirty)
         for fut in folder.send_records(records):

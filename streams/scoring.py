@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Literal, get_args
 
@@ -28,6 +28,7 @@ from .health import Circuit, CircuitState, HealthParams, circuit, in_cooldown, i
 
 __all__ = ["DEFAULT_PARAMS", "STRATEGIES", "ScoringParams", "Strategy", "Weights", "select"]
 
+# SelectionRequest.strategy's values (a test pins the two together).
 Strategy = Literal["balanced", "cost", "latency", "quality"]
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 
@@ -74,9 +75,8 @@ class ScoringParams:
     fallback_bonus: float = 0.03
     # A half-open model that is not this request's probe still competes, at this fraction of its score.
     half_open_factor: float = 0.5
-    # Thompson sampling on the success posterior; the evidence is capped so the posterior never gets
-    # so sharp that exploration stops (older evidence counts for less, like a decay).
-    explore: bool = False
+    # Exploration (request.explore) draws success from the Beta posterior; the evidence is capped so
+    # the posterior never gets so sharp that exploration stops (old evidence counts for less: a decay).
     explore_evidence_cap: float = 100.0
     health: HealthParams = field(default_factory=HealthParams)
 
@@ -99,6 +99,8 @@ DEFAULT_PARAMS = ScoringParams()
 class _Candidate:
     spec: ModelSpec
     card: Scorecard | None
+    requests: int
+    successes: int
     cost_usd: float
     p95_ms: float | None
     success: float  # posterior mean
@@ -118,7 +120,7 @@ class _Candidate:
             "latency": self.latency,
             "cost": self.cost,
             "preference": self.preference,
-            "requests": float(self.card.requests if self.card else 0),
+            "requests": float(self.requests),
             "expected_cost_usd": self.cost_usd,
         }
         if self.p95_ms is not None:
@@ -138,18 +140,16 @@ def select(
     now: datetime,
     rng: random.Random | None = None,
     params: ScoringParams = DEFAULT_PARAMS,
-    *,
-    strategy: Strategy = "balanced",
 ) -> SelectionReply:
     """Pick a model for `request` from `registry`, judged on `scorecards` (keyed by model_id) at `now`.
 
-    Raises APIModelError when nothing passes and the request has no base assignment to fall back to.
+    Ranks by `request.strategy`; with `request.explore`, samples success from `rng` (a fresh
+    unseeded one when None). Raises APIModelError when nothing passes and the request has no
+    base assignment to fall back to.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
-    weights = params.weights.get(strategy)
-    if weights is None:
-        raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    weights = params.weights[request.strategy]  # every strategy is there: ScoringParams checks
     cons = request.constraints
     task = request.task
     tokens_in = task.estimated_input_tokens
@@ -175,7 +175,7 @@ def select(
 
     if not candidates:
         return _fallback(request, registry, scorecards, rejected, now)
-    if params.explore:
+    if request.explore:
         _thompson(candidates, rng if rng is not None else random.Random(), params)  # noqa: S311 - not crypto
     _score(candidates, weights, params)
     ranked = sorted(candidates, key=lambda c: (-c.score, c.spec.model_id))
@@ -187,7 +187,7 @@ def select(
         provider=best.spec.provider,
         endpoint=best.spec.endpoint,
         score=best.score,
-        reasoning=_clip(_explain(best, ranked, base, strategy)),
+        reasoning=_clip(_explain(best, ranked, base, request.strategy)),
         factors=best.factors(),
         alternatives=tuple(
             Alternative(model_id=c.spec.model_id, score=c.score) for c in ranked if c is not best
@@ -257,7 +257,7 @@ def _candidate(
     quality = params.quality_prior
     if card is not None:
         requests, successes = card.requests, min(card.successes, card.requests)
-        p95 = card.latency_p95_ms if card.latency_p95_ms is not None else card.latency_p50_ms
+        p95 = card.latency_p95_ms
         if card.quality_mean is not None:
             quality = card.quality_mean
     preference = 0.0
@@ -270,6 +270,8 @@ def _candidate(
     return _Candidate(
         spec=spec,
         card=card,
+        requests=requests,
+        successes=successes,
         cost_usd=cost_usd,
         p95_ms=p95,
         success=(successes + params.success_alpha) / (requests + params.success_alpha + params.success_beta),
@@ -284,11 +286,9 @@ def _thompson(candidates: list[_Candidate], rng: random.Random, params: ScoringP
     """Replace each candidate's success estimate by a draw from its Beta posterior."""
     cap = params.explore_evidence_cap
     for c in candidates:  # in model_id order, so a seed gives the same draws
-        requests = c.card.requests if c.card else 0
-        successes = min(c.card.successes, requests) if c.card else 0
-        scale = cap / requests if requests > cap else 1.0
-        a = successes * scale + params.success_alpha
-        b = (requests - successes) * scale + params.success_beta
+        scale = cap / c.requests if c.requests > cap else 1.0
+        a = c.successes * scale + params.success_alpha
+        b = (c.requests - c.successes) * scale + params.success_beta
         c.sample = rng.betavariate(a, b)
 
 
@@ -332,7 +332,7 @@ def _explain(best: _Candidate, ranked: list[_Candidate], base: BaseAssignment | 
     if best.probe:
         parts.append(f"circuit half-open ({best.spec.model_id} tripped): this request is its probe")
     elif best.half_open:
-        parts.append("circuit half-open: score halved")
+        parts.append("circuit half-open: score penalised")
     runner_up = next((c for c in ranked if c is not best), None)
     if runner_up is not None:
         parts.append(f"next {runner_up.spec.model_id} ({runner_up.score:.3f})")
@@ -359,7 +359,8 @@ def _fallback(
     spec = registry.get(model_id)
     card = scorecards.get(model_id)
     own = next((r.reason for r in rejected if r.model_id == model_id), None)
-    note = "not in the registry" if spec is None else f"itself rejected: {own}" if own else "unchecked"
+    # Nothing passed, so a fallback in the registry was rejected too.
+    note = f"itself rejected: {own}" if own is not None else "not in the registry"
     factors = {"requests": float(card.requests)} if card is not None else {}
     return SelectionReply(
         request_id=request.request_id,
@@ -394,10 +395,11 @@ def _age_ms(card: Scorecard | None, now: datetime) -> float | None:
 
 
 def _num(x: float, digits: int = 4) -> str:
-    """A price or a latency as people write it: 0.0042, 0.12, 840, 2300, 12,345."""
+    """A price or a latency as people write it: 0.000025, 0.0042, 0.12, 840, 2300, 12,345."""
     if x >= 10_000:
         return f"{x:,.0f}"
-    return f"{x:.{digits}g}"
+    text = f"{x:.{digits}g}"
+    return f"{x:.{digits + 6}f}".rstrip("0") if "e" in text else text
 
 
 def _distinct(got: float, limit: float, digits: int = 4, fixed: bool = False) -> tuple[str, str]:
@@ -416,7 +418,7 @@ def _distinct(got: float, limit: float, digits: int = 4, fixed: bool = False) ->
 def _clock(at: datetime | None, now: datetime) -> str:
     if at is None:
         return "unknown"
-    return at.strftime("%H:%M:%SZ" if at.date() == now.date() else "%Y-%m-%dT%H:%M:%SZ")
+    return at.strftime("%H:%M:%SZ" if at.date() == now.astimezone(UTC).date() else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def _clip(text: str) -> str:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from modelrouter.schemas import Scorecard, WindowKind, WindowSummary, encode
 
-from .buckets import BucketStats, summarize
+from .buckets import BucketStats, merge_into, summarize
 from .model_health import ModelHealth, scorecard
 from .windows import Loader, WindowIndex, trailing_bounds
 
@@ -29,9 +29,11 @@ def final_summaries(index: WindowIndex, model: str, bucket: int, load: Loader) -
     """Final summaries of one closed bucket: one per agent type, and one over all of them."""
     end = bucket + index.bucket_seconds
     out = []
+    merged = BucketStats()
     for agent in sorted(index.agents(model, bucket)):
         stats = load(model, agent, bucket)
         if stats is not None:
+            merge_into(merged, stats)
             out.append(
                 summarize(
                     stats,
@@ -43,7 +45,7 @@ def final_summaries(index: WindowIndex, model: str, bucket: int, load: Loader) -
                     final=True,
                 )
             )
-    merged = index.model_bucket(model, bucket, load)
+    index.cache_model_bucket(model, bucket, merged)  # trailing windows reuse it
     out.append(
         summarize(
             merged,

@@ -153,6 +153,9 @@ class WindowIndex:
             self._minutes[(model, bucket)] = cached
         return cached
 
+    def cache_model_bucket(self, model: str, bucket: int, merged: BucketStats) -> None:
+        self._minutes[(model, bucket)] = merged
+
     def trailing(self, model: str, start: int, end: int, load: Loader) -> BucketStats:
         """Model-level stats over buckets in [start, end): whole hours from hourly rollups."""
         out = BucketStats()

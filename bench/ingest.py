@@ -1,0 +1,229 @@
+"""Ingest benchmark: how fast one worker folds events, next to a bare consumer's ceiling.
+
+Publishes N events (default 500,000: ~90% task-completed over 50 models and 8 agent
+types) to a fresh topic prefix on the real broker, measures a bare aiokafka consumer
+reading and decoding the same topics (the ceiling), then starts one worker and measures
+events folded per second from its first to its last table write (changelog record
+timestamps). Prints the machine, progress, and a last line of JSON.
+
+    .venv/bin/python bench/ingest.py [--events N] [--profile worker.prof]
+"""
+
+from __future__ import annotations
+
+import sys
+
+# bench/select.py (the selection benchmark) would shadow the standard library's `select`
+# module for any script run from this folder: drop the folder from the import path.
+sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from modelrouter.agents import EventPublisher
+from modelrouter.agents.workload import Workload
+from modelrouter.schemas import EVENT_TOPICS, Settings, decode_event
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    python = platform.python_version()
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {python}, {platform.system()}"
+
+
+async def publish(settings: Settings, n: int, models: int, agents: int, span_s: float) -> float:
+    workload = Workload(models=models, agent_types=agents, seed=3, span_s=span_s)
+    started = time.perf_counter()
+    async with EventPublisher(settings, linger_ms=50) as pub:
+        for i, ev in enumerate(workload.events(n), 1):
+            await pub.publish(ev, wait=False)
+            if i % 100_000 == 0:
+                print(f"  published {i:,} events", flush=True)
+    return time.perf_counter() - started
+
+
+async def end_offsets(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(**settings.aiokafka_kwargs())
+    await consumer.start()
+    try:
+        meta = await consumer._client.fetch_all_metadata()
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(meta.partitions_for_topic(t) or ())]
+        return dict(await consumer.end_offsets(tps))
+    finally:
+        await consumer.stop()
+
+
+async def ceiling(settings: Settings, topics: list[str], total: int) -> float:
+    """Events/s a bare consumer reads and decodes (with the same codec) from the same topics."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        **settings.aiokafka_kwargs(),
+        group_id=f"{settings.app_id}-ceiling",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 2**20,
+    )
+    await consumer.start()
+    seen = 0
+    started: float | None = None
+    try:
+        while seen < total:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            if started is None and batches:
+                started = time.perf_counter()
+            for records in batches.values():
+                for r in records:
+                    decode_event(r.value)
+                seen += len(records)
+    finally:
+        await consumer.stop()
+    assert started is not None
+    return total / (time.perf_counter() - started)
+
+
+async def committed(settings: Settings, tps: list[TopicPartition]) -> int:
+    admin = AIOKafkaAdminClient(**settings.aiokafka_kwargs())
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.app_id)
+        return sum(offsets[tp].offset for tp in tps if tp in offsets and offsets[tp].offset > 0)
+    finally:
+        await admin.close()
+
+
+async def changelog_span(settings: Settings) -> tuple[float, float, int]:
+    """(first, last) producer timestamps of the bucket-table changelog, in seconds, and its size."""
+    topic = f"{settings.app_id}-buckets-changelog"
+    consumer = AIOKafkaConsumer(**settings.aiokafka_kwargs(), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        meta = await consumer._client.fetch_all_metadata()
+        tps = [TopicPartition(topic, p) for p in sorted(meta.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        first, last, count = float("inf"), 0.0, 0
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        while remaining:
+            for tp, records in (await consumer.getmany(timeout_ms=1000, max_records=10_000)).items():
+                for r in records:
+                    first, last, count = min(first, r.timestamp), max(last, r.timestamp), count + 1
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return first / 1000, last / 1000, count
+    finally:
+        await consumer.stop()
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--models", type=int, default=50)
+    parser.add_argument("--agents", type=int, default=8)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--span",
+        type=float,
+        default=600.0,
+        help="seconds of event time the events spread over (default 600: a live fleet)",
+    )
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
+    parser.add_argument("--profile", type=Path, help="run the worker under cProfile, writing stats here")
+    args = parser.parse_args()
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    settings = Settings(
+        topic_prefix=f"bench-ingest-{stamp}.",
+        app_id=f"bench-ingest-{stamp}",
+        data_dir=ROOT / ".modelrouter" / f"bench-ingest-{stamp}",
+        partitions=args.partitions,
+    )
+    print(f"machine: {machine()}")
+    print(
+        f"broker: {settings.bootstrap_servers}; topics {settings.topic_prefix}*; {args.partitions} partitions"
+    )
+    print(f"publishing {args.events:,} events ...", flush=True)
+    took = await publish(settings, args.events, args.models, args.agents, args.span)
+    print(f"published in {took:.1f} s ({args.events / took:,.0f} events/s)")
+    topics = [settings.topic(t) for t in EVENT_TOPICS]
+    ends = await end_offsets(settings, topics)
+    total = sum(ends.values())
+    ceiling_rate = await ceiling(settings, topics, total)
+    print(
+        f"ceiling: a bare aiokafka consumer decoding the same records: {ceiling_rate:,.0f} events/s",
+        flush=True,
+    )
+
+    cmd = [sys.executable, "-m", "modelrouter.streams.worker", "--loglevel", "warning"]
+    if args.profile:
+        cmd = [sys.executable, "-m", "cProfile", "-o", str(args.profile), *cmd[1:]]
+    log_path = ROOT / ".modelrouter" / f"bench-ingest-{stamp}-worker.log"
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(
+            cmd,
+            env={**os.environ, **settings.to_env()},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    print(f"worker started (log {log_path}); waiting until it has committed all {total:,} offsets ...")
+    deadline = time.monotonic() + args.timeout
+    done = 0
+    try:
+        while time.monotonic() < deadline:
+            await asyncio.sleep(2.0)
+            done = await committed(settings, list(ends))
+            print(f"  committed {done:,} / {total:,}", flush=True)
+            if done >= total:
+                break
+            if worker.poll() is not None:
+                print(f"the worker exited with {worker.returncode}; see {log_path}")
+                return 1
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+    if done < total:
+        print("timed out")
+        return 1
+    first, last, writes = await changelog_span(settings)
+    rate = total / (last - first) if last > first else float("nan")
+    print(
+        f"worker: folded {total:,} events between its first and last table write: {last - first:.1f} s, "
+        f"{rate:,.0f} events/s; {writes:,} changelog records"
+    )
+    print(
+        json.dumps(
+            {
+                "events_per_sec": round(rate),
+                "ceiling_events_per_sec": round(ceiling_rate),
+                "ratio": round(rate / ceiling_rate, 4),
+                "events": total,
+                "workers": 1,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

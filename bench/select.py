@@ -1,0 +1,487 @@
+"""Selection latency, end to end: one client sends selection requests at a fixed rate to a worker
+holding 50 registered models and live scorecards, and times each reply.
+
+    .venv/bin/python bench/select.py                 # starts its own worker, 500 req/s for 20 s
+    .venv/bin/python bench/select.py --rate 1000 --seconds 10
+    .venv/bin/python bench/select.py --no-worker --prefix modelrouter.   # a worker already running
+
+Latency is from the moment the client hands a request to its producer to the moment its reply is
+read off the reply topic (both in this process, one clock). The last line printed is JSON:
+{"p50_ms", "p99_ms", "max_ms", "rate", "sent", "answered"}.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder is sys.path[0], and its name shadows the standard library's
+# `select` module that asyncio needs. `python -m bench.select` has no such problem.
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import random
+import re
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from modelrouter.agents.admin import ensure_topics
+from modelrouter.schemas import (
+    BaseAssignment,
+    Constraints,
+    ModelSpec,
+    Scorecard,
+    SelectionRequest,
+    Settings,
+    TaskInfo,
+    TopicName,
+    TopicSpec,
+    encode,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+PROVIDERS = ("openai", "anthropic", "google", "mistral", "ollama")
+CAPABILITIES = ("chat", "tools", "vision", "json", "long-context")
+TIERS = ("economy", "standard", "premium")
+AGENTS = ("SA", "PM", "BA", "QA")
+
+
+def models(n: int, rng: random.Random) -> list[ModelSpec]:
+    out = []
+    for i in range(n):
+        caps = ("chat", *rng.sample(CAPABILITIES[1:], rng.randint(0, 3)))
+        out.append(
+            ModelSpec(
+                model_id=f"bench-model-{i:02d}",
+                provider=PROVIDERS[i % len(PROVIDERS)],
+                capabilities=caps,
+                tier=TIERS[i % len(TIERS)],
+                context_window=rng.choice([8_192, 32_000, 128_000, 200_000, 1_000_000]),
+                input_cost_per_1k=round(rng.uniform(0.0, 0.01), 5),
+                output_cost_per_1k=round(rng.uniform(0.0, 0.03), 5),
+            )
+        )
+    return out
+
+
+def scorecard(model_id: str, rng: random.Random, now: datetime) -> Scorecard:
+    requests = rng.randint(0, 2000)
+    cooldown = now + timedelta(seconds=rng.uniform(1, 30)) if rng.random() < 0.05 else None
+    return Scorecard(
+        model_id=model_id,
+        updated_at=now,
+        requests=requests,
+        successes=int(requests * rng.uniform(0.8, 1.0)),
+        latency_p50_ms=rng.uniform(100, 1500),
+        latency_p95_ms=rng.uniform(1500, 6000),
+        quality_mean=rng.uniform(0.5, 0.95),
+        cost_mean=rng.uniform(0.0, 0.05),
+        cooldown_until=cooldown,
+        failure_streak=rng.choice([0, 0, 0, 1, 2, 6]),
+        last_failure_at=now - timedelta(seconds=rng.uniform(0, 120)),
+    )
+
+
+def request(i: int, reply_to: str, specs: list[ModelSpec], rng: random.Random) -> SelectionRequest:
+    """A mix of what agents ask: plain, with constraints, with a base assignment, other strategies."""
+    primary, fallback = rng.sample(specs, 2)
+    constraints = None
+    if rng.random() < 0.6:
+        constraints = Constraints(
+            required_capabilities=tuple(rng.sample(CAPABILITIES[1:], rng.randint(0, 2))),
+            excluded_providers=tuple(rng.sample(PROVIDERS, rng.randint(0, 1))),
+            max_cost_per_request=rng.choice([None, 0.02, 0.05]),
+            max_latency_ms=rng.choice([None, 5000.0]),
+            min_success_rate=rng.choice([None, 0.85]),
+        )
+    return SelectionRequest(
+        request_id=f"bench-{i}-{uuid.uuid4().hex[:8]}",
+        reply_to=reply_to,
+        agent_type=rng.choice(AGENTS),
+        task=TaskInfo(
+            task_id=f"task-{i}",
+            estimated_input_tokens=rng.randint(100, 4000),
+            estimated_output_tokens=rng.randint(50, 1500),
+        ),
+        base_assignment=BaseAssignment(
+            role_type="bench",
+            model_tier=primary.tier,
+            primary_model=primary.model_id,
+            fallback_model=fallback.model_id,
+        )
+        if rng.random() < 0.8
+        else None,
+        constraints=constraints,
+        strategy=rng.choice(["balanced", "balanced", "cost", "latency", "quality"]),
+    )
+
+
+def percentile(sorted_ms: list[float], q: float) -> float:
+    if not sorted_ms:
+        return float("nan")
+    return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))]
+
+
+def machine(bootstrap: str) -> str:
+    cpu = "unknown cpu"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    jars = sorted((ROOT / "kafka" / "lib").glob("kafka-server-*.jar"))
+    match = re.search(r"kafka-server-([\d.]+)\.jar", jars[0].name) if jars else None
+    kafka = f"Apache Kafka {match.group(1)} (kafka/lib)" if match else "Kafka (version unknown)"
+    return (
+        f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()} "
+        f"({platform.python_implementation()}), {kafka} at {bootstrap}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+@dataclass
+class Run:
+    sent_at: dict[str, tuple[float, float]] = field(default_factory=dict)  # (perf_counter, wall clock)
+    latencies_ms: list[float] = field(default_factory=list)
+    # The two legs, split at the reply's decided_at (the worker's clock: same host, same clock).
+    to_decision_ms: list[float] = field(default_factory=list)
+    from_decision_ms: list[float] = field(default_factory=list)
+    window_ms: list[float] = field(default_factory=list)
+    expected: int = 0
+    sent: int = 0
+    answered: int = 0
+    unexpected: int = 0
+    error_replies: int = 0
+    max_send_lag_ms: float = 0.0
+    all_answered: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def send_requests(
+    producer: AIOKafkaProducer,
+    topic: str,
+    reply_to: str,
+    specs: list[ModelSpec],
+    run: Run,
+    args: argparse.Namespace,
+) -> None:
+    rng = random.Random(args.seed)
+    # Built beforehand: the client's own pydantic work must not count as latency.
+    total = int(args.rate * args.seconds)
+    payloads = [(r.request_id, encode(r)) for r in (request(i, reply_to, specs, rng) for i in range(total))]
+    loop = asyncio.get_running_loop()
+    interval = 1.0 / args.rate
+    start = loop.time()
+    for i, (request_id, value) in enumerate(payloads):
+        due = start + i * interval
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            run.max_send_lag_ms = max(run.max_send_lag_ms, -delay * 1000.0)
+        run.sent_at[request_id] = (time.perf_counter(), time.time())
+        await producer.send(topic, value, key=request_id.encode())
+        run.sent += 1
+
+
+async def read_replies(consumer: AIOKafkaConsumer, run: Run) -> None:
+    while True:
+        batches = await consumer.getmany(timeout_ms=100)
+        now, wall = time.perf_counter(), time.time()
+        for records in batches.values():
+            for record in records:
+                key = record.key.decode() if record.key else ""
+                sent = run.sent_at.pop(key, None)
+                if sent is None:
+                    run.unexpected += 1
+                    continue
+                reply = orjson.loads(record.value or b"{}")
+                if reply.get("kind") == "error":
+                    run.error_replies += 1
+                elif decided := reply.get("decided_at"):
+                    at = datetime.fromisoformat(decided).timestamp()
+                    run.to_decision_ms.append((at - sent[1]) * 1000.0)
+                    run.from_decision_ms.append((wall - at) * 1000.0)
+                ms = (now - sent[0]) * 1000.0
+                run.latencies_ms.append(ms)
+                run.window_ms.append(ms)
+                run.answered += 1
+                if run.answered == run.expected:
+                    run.all_answered.set()
+
+
+async def update_scorecards(settings: Settings, specs: list[ModelSpec], per_second: float) -> None:
+    """Keeps the scorecards live: a few models get a fresh scorecard every 100 ms."""
+    rng = random.Random(1)
+    producer = AIOKafkaProducer(**settings.aiokafka_kwargs())
+    await producer.start()
+    try:
+        per_tick = max(1, round(per_second / 10))
+        while True:
+            now = datetime.now(UTC)
+            for spec in rng.sample(specs, per_tick):
+                card = scorecard(spec.model_id, rng, now)
+                await producer.send(
+                    settings.topic(TopicName.SCORECARDS), encode(card), key=spec.model_id.encode()
+                )
+            await asyncio.sleep(0.1)
+    finally:
+        await producer.stop()
+
+
+async def report(run: Run, started: float) -> None:
+    last_sent = 0
+    while True:
+        await asyncio.sleep(1.0)
+        window = sorted(run.window_ms)
+        run.window_ms.clear()
+        print(
+            f"t={time.perf_counter() - started:5.1f}s sent {run.sent:6d} (+{run.sent - last_sent:4d}) "
+            f"answered {run.answered:6d} in flight {len(run.sent_at):5d} | last 1 s: "
+            f"p50 {percentile(window, 0.5):6.2f} ms p99 {percentile(window, 0.99):6.2f} ms "
+            f"max {window[-1] if window else float('nan'):6.2f} ms",
+            flush=True,
+        )
+        last_sent = run.sent
+
+
+async def publish_setup(settings: Settings, specs: list[ModelSpec], rng: random.Random) -> None:
+    producer = AIOKafkaProducer(**settings.aiokafka_kwargs())
+    await producer.start()
+    try:
+        now = datetime.now(UTC)
+        for spec in specs:
+            await producer.send(settings.topic(TopicName.REGISTRY), encode(spec), key=spec.model_id.encode())
+            card = scorecard(spec.model_id, rng, now)
+            await producer.send(
+                settings.topic(TopicName.SCORECARDS), encode(card), key=spec.model_id.encode()
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def wait_until_answering(
+    producer: AIOKafkaProducer,
+    consumer: AIOKafkaConsumer,
+    topic: str,
+    reply_to: str,
+    timeout_s: float,
+    worker: subprocess.Popen[bytes] | None,
+) -> float:
+    """Sends a probe request every second until one is answered; returns the seconds it took."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    sent: set[bytes] = set()
+    next_probe = start
+    while loop.time() - start < timeout_s:
+        if worker is not None and worker.poll() is not None:
+            raise RuntimeError(f"the worker exited with code {worker.returncode} before answering")
+        if loop.time() >= next_probe:
+            rid = f"warm-up-{uuid.uuid4().hex[:8]}"
+            req = SelectionRequest(
+                request_id=rid, reply_to=reply_to, agent_type="SA", task=TaskInfo(task_id="w")
+            )
+            await producer.send(topic, encode(req), key=rid.encode())
+            sent.add(rid.encode())
+            next_probe = loop.time() + 1.0
+        for records in (await consumer.getmany(timeout_ms=100)).values():
+            if any(r.key in sent for r in records):
+                return loop.time() - start
+    raise TimeoutError(f"no selection reply within {timeout_s:.0f} s: is a worker running on this prefix?")
+
+
+def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **settings.to_env()}
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "modelrouter.streams.worker", "--loglevel", "warning"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+async def delete_topics(settings: Settings) -> None:
+    """Removes this run's topics: its fresh prefix and the worker's changelogs."""
+    admin = AIOKafkaAdminClient(**settings.aiokafka_kwargs(), client_id="bench-select-cleanup")
+    await admin.start()
+    try:
+        ours = [
+            n for n in await admin.list_topics() if n.startswith((settings.topic_prefix, settings.app_id))
+        ]
+        if ours:
+            await admin.delete_topics(sorted(ours))
+    finally:
+        await admin.close()
+
+
+async def bench(args: argparse.Namespace, settings: Settings, workdir: Path) -> dict[str, float | int]:
+    rng = random.Random(args.seed)
+    reply_to = settings.topic(f"bench-replies-{uuid.uuid4().hex[:8]}")
+    requests_topic = settings.topic(TopicName.SELECTION_REQUESTS)
+    run = Run(expected=int(args.rate * args.seconds))
+    try:
+        await ensure_topics(settings)
+        await ensure_topics(settings, [TopicSpec(reply_to, 1, False, 600_000)])
+        specs = models(args.models, rng)
+        await publish_setup(settings, specs, rng)
+        print(f"registered {len(specs)} models and their scorecards on {settings.topic_prefix!r}", flush=True)
+        await measure(args, settings, workdir, specs, requests_topic, reply_to, run)
+    finally:
+        if args.fresh_prefix and not args.keep_topics:
+            await delete_topics(settings)
+
+    lat = sorted(run.latencies_ms)
+    legs = [sorted(run.to_decision_ms), sorted(run.from_decision_ms)]
+    print(
+        "legs: request sent -> decided p50 {:.2f} ms p99 {:.2f} ms; decided -> reply read p50 {:.2f} ms "
+        "p99 {:.2f} ms".format(*(percentile(leg, q) for leg in legs for q in (0.5, 0.99))),
+        flush=True,
+    )
+    print(
+        f"done: sent {run.sent}, answered {run.answered}, unanswered {len(run.sent_at)}, "
+        f"error replies {run.error_replies}, client send lag max {run.max_send_lag_ms:.1f} ms, "
+        f"p90 {percentile(lat, 0.90):.2f} ms, p99.9 {percentile(lat, 0.999):.2f} ms",
+        flush=True,
+    )
+    return {
+        "p50_ms": round(percentile(lat, 0.50), 3),
+        "p99_ms": round(percentile(lat, 0.99), 3),
+        "max_ms": round(lat[-1], 3) if lat else float("nan"),
+        "rate": args.rate,
+        "sent": run.sent,
+        "answered": run.answered,
+    }
+
+
+async def measure(
+    args: argparse.Namespace,
+    settings: Settings,
+    workdir: Path,
+    specs: list[ModelSpec],
+    requests_topic: str,
+    reply_to: str,
+    run: Run,
+) -> None:
+    """Starts the worker (unless --no-worker), waits until it answers, then runs the timed load."""
+    worker = None
+    if not args.no_worker:
+        log_path = workdir / "worker.log"
+        worker = start_worker(settings, log_path)
+        print(f"started a worker (pid {worker.pid}, log {log_path})", flush=True)
+    producer = AIOKafkaProducer(**settings.aiokafka_kwargs(), linger_ms=args.linger_ms, acks=1)
+    consumer = AIOKafkaConsumer(**settings.aiokafka_kwargs(), enable_auto_commit=False, fetch_max_wait_ms=100)
+    tasks: list[asyncio.Task[None]] = []
+    failed = True
+    try:
+        await producer.start()
+        await consumer.start()
+        for _ in range(100):  # a topic created a moment ago reaches a client's metadata a bit later
+            if reply_to in await consumer.topics():
+                break
+            await asyncio.sleep(0.1)
+        tp = TopicPartition(reply_to, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        took = await wait_until_answering(
+            producer, consumer, requests_topic, reply_to, args.startup_timeout, worker
+        )
+        print(f"worker answering after {took:.1f} s; sending {args.rate}/s for {args.seconds} s", flush=True)
+        started = time.perf_counter()
+        tasks = [
+            asyncio.create_task(read_replies(consumer, run)),
+            asyncio.create_task(update_scorecards(settings, specs, args.scorecard_updates)),
+            asyncio.create_task(report(run, started)),
+        ]
+        await send_requests(producer, requests_topic, reply_to, specs, run, args)
+        await producer.flush()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(run.all_answered.wait(), timeout=args.drain_s)
+        failed = bool(run.sent_at)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await producer.stop()
+        await consumer.stop()
+        if worker is not None:
+            exited = worker.poll()
+            stop_worker(worker)
+            if failed or exited is not None:
+                tail = (workdir / "worker.log").read_text(errors="replace")[-3000:]
+                print(f"worker (exit code {exited}) log tail:\n{tail}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=500.0, help="requests per second (default 500)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long to send (default 20)")
+    parser.add_argument("--models", type=int, default=50, help="models in the registry (default 50)")
+    parser.add_argument(
+        "--scorecard-updates", type=float, default=50.0, help="scorecards published per second during the run"
+    )
+    parser.add_argument("--prefix", help="topic prefix (default: a fresh bench.select.<id>. prefix)")
+    parser.add_argument("--no-worker", action="store_true", help="use a worker already running on --prefix")
+    parser.add_argument(
+        "--keep-topics", action="store_true", help="do not delete the bench topics afterwards"
+    )
+    parser.add_argument("--linger-ms", type=int, default=0, help="the client producer's linger")
+    parser.add_argument("--drain-s", type=float, default=5.0, help="how long to wait for the last replies")
+    parser.add_argument("--startup-timeout", type=float, default=90.0)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    if args.no_worker and not args.prefix:
+        parser.error("--no-worker needs --prefix (the running worker's MODELROUTER_TOPIC_PREFIX)")
+    if args.rate <= 0 or args.seconds <= 0 or args.models < 2:
+        parser.error("--rate and --seconds must be > 0 and --models >= 2")
+
+    tag = uuid.uuid4().hex[:8]
+    args.fresh_prefix = not args.prefix
+    with tempfile.TemporaryDirectory(prefix="bench-select-") as tmp:
+        overrides: dict[str, object] = {"data_dir": Path(tmp) / "worker"}
+        if not args.no_worker:
+            overrides |= {
+                "topic_prefix": args.prefix or f"bench.select.{tag}.",
+                "app_id": f"bench-select-{tag}",
+            }
+        elif args.prefix:
+            overrides["topic_prefix"] = args.prefix
+        settings = Settings(**overrides)
+        print(machine(settings.bootstrap_servers), flush=True)
+        budget = args.seconds + args.startup_timeout + args.drain_s + 60
+        result = asyncio.run(asyncio.wait_for(bench(args, settings, Path(tmp)), timeout=budget))
+    print(orjson.dumps(result).decode(), flush=True)
+    return 0 if result["answered"] == result["sent"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,324 @@
+"""The selection responder: answers `select` and `summary` requests on each request's `reply_to`.
+
+Every worker holds the registry, the scorecards and the summaries in full (TopicView), so
+any worker answers any request; the requests topic is partitioned over the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import faust
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from faust.types import StreamT
+from pydantic import TypeAdapter, ValidationError
+
+from modelrouter.agents.views import TopicView
+from modelrouter.schemas import (
+    APIModelError,
+    DeadLetter,
+    ErrorDetail,
+    ErrorReply,
+    InvalidEventError,
+    ModelSpec,
+    Scorecard,
+    SelectionReply,
+    SelectionRequest,
+    Settings,
+    SummaryReply,
+    TopicName,
+    WindowSummary,
+    decode,
+    decode_request,
+    encode,
+    encode_key,
+    loads,
+    utc_now,
+)
+from modelrouter.schemas.selection import TopicStr
+
+from .health import HealthParams
+from .scoring import ScoringParams, select
+from .summary_queries import BucketIndex
+from .validation import dead_letter
+
+__all__ = ["Answer", "ResponderStats", "SelectionResponder", "register_selection", "scoring_params"]
+
+log = logging.getLogger("modelrouter.streams.selection")
+
+_TEXT_MAX = 2048  # schemas.selection.Text
+_TOPIC = TypeAdapter[str](TopicStr)
+# Replies to a topic the producer has no metadata for yet (a client's first request) are sent
+# from a task, so the wait for metadata, or for a topic that does not exist, stalls no one.
+_MAX_SLOW_SENDS = 1000
+# A reply is built in ~0.2 ms; the producer should not hold it back to fill a batch.
+_REPLY_LINGER_MS = 0
+
+
+def scoring_params(settings: Settings) -> ScoringParams:
+    """Selection's tuning from the worker's settings (the circuit_* fields)."""
+    return ScoringParams(health=HealthParams.from_settings(settings))
+
+
+AnyReply = SelectionReply | SummaryReply | ErrorReply
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Where a request's reply goes; `reply` is None when the request cannot be answered
+    (no request_id or reply_to could be read from it) and `error` says why."""
+
+    reply_to: str | None
+    reply: AnyReply | None
+    error: str = ""
+
+
+@dataclass
+class ResponderStats:
+    selections: int = 0
+    summaries: int = 0
+    error_replies: int = 0
+    dead_lettered: int = 0
+    failed_sends: int = 0
+    # Since the last report: ms from a request's timestamp to its handling, and ms spent handling it.
+    wait_ms: list[float] = field(default_factory=list)
+    handle_ms: list[float] = field(default_factory=list)
+
+    def take_timings(self) -> str:
+        parts = []
+        for name, values in (("waited", self.wait_ms), ("handled in", self.handle_ms)):
+            values.sort()
+            if values:
+                p50, p99 = values[len(values) // 2], values[min(len(values) - 1, int(len(values) * 0.99))]
+                parts.append(f"{name} p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {values[-1]:.1f} ms")
+            values.clear()
+        return "; ".join(parts) or "no requests"
+
+
+def _decode_spec(raw: bytes) -> ModelSpec:
+    return decode(ModelSpec, raw)
+
+
+def _decode_card(raw: bytes) -> Scorecard:
+    return decode(Scorecard, raw)
+
+
+def _decode_summary(raw: bytes) -> WindowSummary:
+    return decode(WindowSummary, raw)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _TEXT_MAX else text[: _TEXT_MAX - 1] + "…"
+
+
+def _error(request_id: str, code: str, message: str) -> ErrorReply:
+    return ErrorReply(request_id=request_id, error=ErrorDetail(code=code, message=_clip(message)))
+
+
+def _address(raw: bytes) -> tuple[str, str] | None:
+    """(request_id, reply_to) of an invalid request, where both can still be read from it."""
+    try:
+        data = loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    request_id, reply_to = data.get("request_id"), data.get("reply_to")
+    if not isinstance(request_id, str) or not 1 <= len(request_id) <= 128:
+        return None
+    try:
+        return request_id, _TOPIC.validate_python(reply_to)
+    except ValidationError:
+        return None
+
+
+class SelectionResponder:
+    """The views and the reply producer of one worker, and the answer to one request."""
+
+    def __init__(self, settings: Settings, params: ScoringParams | None = None) -> None:
+        self._settings = settings
+        self._params = params if params is not None else scoring_params(settings)
+        self.registry = TopicView(settings, settings.topic(TopicName.REGISTRY), _decode_spec)
+        self.scorecards = TopicView(settings, settings.topic(TopicName.SCORECARDS), _decode_card)
+        self.summaries = TopicView(settings, settings.topic(TopicName.SUMMARIES), _decode_summary)
+        self._buckets = BucketIndex()
+        self.summaries.on_change(self._buckets.apply)
+        self._dead_letters = settings.topic(TopicName.DEAD_LETTER)
+        self._producer: AIOKafkaProducer | None = None
+        self._slow_sends: set[asyncio.Task[None]] = set()
+        self.stats = ResponderStats()
+
+    async def start(self) -> None:
+        """Read the three topics in full and connect the producer; returns when all are ready."""
+        if self._producer is not None:
+            return
+        producer = AIOKafkaProducer(
+            **self._settings.aiokafka_kwargs(),
+            client_id=f"{self._settings.app_id}-selection",
+            acks=1,  # replies are short-lived answers; a lost one ends in the client's fallback
+            linger_ms=_REPLY_LINGER_MS,
+            request_timeout_ms=10_000,
+        )
+        await producer.start()
+        self._producer = producer
+        try:
+            async with asyncio.TaskGroup() as group:  # one failing cancels the others
+                for view in (self.registry, self.scorecards, self.summaries):
+                    group.create_task(view.start())
+        except BaseException:
+            await self.stop()
+            raise
+        log.info(
+            "selection responder ready: %d models, %d scorecards, %d summary rows",
+            len(self.registry.items()),
+            len(self.scorecards.items()),
+            len(self.summaries.items()),
+        )
+
+    async def stop(self) -> None:
+        for task in list(self._slow_sends):
+            task.cancel()
+        await asyncio.gather(*self._slow_sends, return_exceptions=True)
+        await asyncio.gather(self.registry.stop(), self.scorecards.stop(), self.summaries.stop())
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()  # flushes what is still buffered
+
+    def answer(self, raw: bytes | None, now: datetime) -> Answer:
+        """The reply to one raw request, judged at `now` on the views as they are."""
+        if raw is None:
+            return Answer(None, None, "request has no value (null)")
+        try:
+            request = decode_request(raw)
+        except InvalidEventError as exc:
+            address = _address(raw)
+            if address is None:
+                return Answer(None, None, f"{exc} (and no request_id and reply_to to answer to)")
+            request_id, reply_to = address
+            return Answer(reply_to, _error(request_id, "invalid_request", str(exc)))
+        if isinstance(request, SelectionRequest):
+            return Answer(request.reply_to, self._select(request, now))
+        return Answer(request.reply_to, self._buckets.reply(request, now))
+
+    def _select(self, request: SelectionRequest, now: datetime) -> SelectionReply | ErrorReply:
+        # Seeded by the request: an exploring request draws the same on every worker and in tests.
+        rng = random.Random(request.request_id) if request.explore else None  # noqa: S311 - not crypto
+        try:
+            return select(request, self.registry.items(), self.scorecards.items(), now, rng, self._params)
+        except APIModelError as exc:
+            return _error(request.request_id, "no_candidate", str(exc))
+
+    async def handle(self, raw: bytes | None, *, topic: str, partition: int, offset: int) -> None:
+        """Answer one request from the requests topic; an unanswerable one is dead-lettered."""
+        try:
+            answer = self.answer(raw, utc_now())
+        except Exception as exc:  # a bug must cost one request, not the responder
+            log.exception("answering %s[%d]@%d failed", topic, partition, offset)
+            address = _address(raw) if raw is not None else None
+            answer = (
+                Answer(address[1], _error(address[0], "internal_error", f"the responder failed: {exc!r}"))
+                if address is not None
+                else Answer(None, None, f"the responder failed: {exc!r}")
+            )
+        if answer.reply is None or answer.reply_to is None:
+            letter = dead_letter(raw, answer.error, topic=topic, partition=partition, offset=offset)
+            await self._send_dead_letter(letter)
+            return
+        reply = answer.reply
+        if isinstance(reply, SelectionReply):
+            self.stats.selections += 1
+        elif isinstance(reply, SummaryReply):
+            self.stats.summaries += 1
+        else:
+            self.stats.error_replies += 1
+        await self._send(answer.reply_to, encode_key(reply.request_id), encode(reply))
+
+    async def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        """Hand a reply to the producer without waiting for the broker's ack."""
+        producer = self._require_producer()
+        if producer.client.cluster.partitions_for_topic(topic) is not None:
+            try:
+                self._watch(await producer.send(topic, value, key=key), topic)
+            except KafkaError as exc:
+                self._failed(topic, exc)
+            return
+        if len(self._slow_sends) >= _MAX_SLOW_SENDS:
+            await asyncio.wait(self._slow_sends, return_when=asyncio.FIRST_COMPLETED)
+        task = asyncio.create_task(self._send_slowly(producer, topic, key, value))
+        self._slow_sends.add(task)
+        task.add_done_callback(self._slow_sends.discard)
+
+    async def _send_slowly(self, producer: AIOKafkaProducer, topic: str, key: bytes, value: bytes) -> None:
+        try:
+            await producer.send_and_wait(topic, value, key=key)
+        except KafkaError as exc:
+            self._failed(topic, exc)
+
+    def _watch(self, delivery: Awaitable[object], topic: str) -> None:
+        def done(fut: asyncio.Future[object]) -> None:
+            if not fut.cancelled() and (exc := fut.exception()) is not None:
+                self._failed(topic, exc)
+
+        asyncio.ensure_future(delivery).add_done_callback(done)
+
+    def _failed(self, topic: str, exc: BaseException) -> None:
+        self.stats.failed_sends += 1
+        log.warning("could not send a reply to %s: %r (does the reply topic exist?)", topic, exc)
+
+    async def _send_dead_letter(self, letter: DeadLetter) -> None:
+        # Awaited: the request's offset is committed after this returns, so the letter is kept.
+        producer = self._require_producer()
+        await producer.send_and_wait(self._dead_letters, encode(letter), key=None)
+        self.stats.dead_lettered += 1
+
+    def _require_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("SelectionResponder.start() must be awaited before handling requests")
+        return self._producer
+
+
+def register_selection(app: faust.App, settings: Settings) -> SelectionResponder:
+    """Attach the responder agent to `app`; its views start and stop with the agent."""
+    responder = SelectionResponder(settings)
+    requests = app.topic(settings.topic(TopicName.SELECTION_REQUESTS), key_type=bytes, value_type=bytes)
+
+    @app.agent(requests, name="modelrouter.selection")
+    async def respond(stream: StreamT[bytes]) -> None:
+        # Started here, not in an app task: tasks run after the agents, and a request must not
+        # be answered from views that have not read their topics yet.
+        await responder.start()
+        try:
+            async for event in stream.events():
+                msg = event.message
+                started = time.time()
+                await responder.handle(
+                    event.value, topic=msg.topic, partition=msg.partition, offset=msg.offset
+                )
+                done = time.time()
+                if len(responder.stats.wait_ms) < 100_000:
+                    responder.stats.wait_ms.append((started - msg.timestamp) * 1000.0)
+                    responder.stats.handle_ms.append((done - started) * 1000.0)
+        finally:
+            await responder.stop()
+
+    @app.timer(10.0)  # type: ignore[untyped-decorator]  # faust's decorator is untyped
+    async def report() -> None:
+        s = responder.stats
+        log.info(
+            "selection: %d selections, %d summaries, %d error replies, %d dead-lettered, %d failed sends; %s",
+            s.selections,
+            s.summaries,
+            s.error_replies,
+            s.dead_lettered,
+            s.failed_sends,
+            s.take_timings(),
+        )
+
+    return responder

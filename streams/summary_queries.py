@@ -1,0 +1,127 @@
+"""Answers a SummaryRequest from WindowSummary records: per-model totals over the last N hours.
+
+Pure: the responder (streams/selection.py) holds the `summaries` topic and passes its rows in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from modelrouter.schemas import SummaryReply, SummaryRequest, SummaryRow, WindowSummary
+
+__all__ = ["BucketIndex", "summary_reply"]
+
+# A trailing window whose length matches the request's exactly supplies the latency percentiles
+# and quality mean (percentiles of different buckets cannot be merged from their summaries).
+_TRAILING_HOURS = {"5m": 5 / 60, "1h": 1.0, "24h": 24.0}
+
+
+@dataclass(slots=True)
+class _Totals:
+    requests: int = 0
+    successes: int = 0
+    cost: float = 0.0
+    rate_limited: int = 0
+    failovers_out: int = 0
+    failovers_in: int = 0
+
+
+class BucketIndex:
+    """The `summaries` topic's rows by agent type (None = all agents), bucket rows apart.
+
+    Fed by `apply(key, summary_or_None)` in topic order (a TopicView listener), so a query
+    does not scan the trailing-window rows or other agent types.
+    """
+
+    def __init__(self) -> None:
+        self._buckets: dict[str | None, dict[str, WindowSummary]] = {}
+        self._trailing: dict[str, WindowSummary] = {}
+
+    def apply(self, key: str, summary: WindowSummary | None) -> None:
+        if summary is None:  # a tombstone: the key says where the row was
+            self._trailing.pop(key, None)
+            for rows in self._buckets.values():
+                rows.pop(key, None)
+            return
+        if summary.window == "bucket":
+            self._buckets.setdefault(summary.agent_type, {})[key] = summary
+        elif summary.agent_type is None:
+            self._trailing[key] = summary
+
+    def buckets(self, agent_type: str | None) -> Iterable[WindowSummary]:
+        return self._buckets.get(agent_type, {}).values()
+
+    def trailing(self) -> Iterable[WindowSummary]:
+        return self._trailing.values()
+
+    def reply(self, request: SummaryRequest, now: datetime) -> SummaryReply:
+        return summary_reply(request, self.buckets(request.agent_type), self.trailing(), now)
+
+
+def summary_reply(
+    request: SummaryRequest,
+    buckets: Iterable[WindowSummary],
+    trailing: Iterable[WindowSummary],
+    now: datetime,
+) -> SummaryReply:
+    """Sum the bucket rows of the request's agent type that start within its window.
+
+    `buckets` may hold any rows: only window "bucket" of `request.agent_type` count (final or
+    still open: the topic keeps the latest of each). Latency and quality come from the latest
+    trailing window of the same length, for all agents only; otherwise they are left out.
+    """
+    since = now - timedelta(hours=request.window_hours)
+    totals: dict[str, _Totals] = {}
+    for row in buckets:
+        if row.window != "bucket" or row.agent_type != request.agent_type or row.window_start < since:
+            continue
+        t = totals.setdefault(row.model_id, _Totals())
+        t.requests += row.requests
+        t.successes += min(row.successes, row.requests)
+        t.cost += row.cost_total
+        t.rate_limited += row.rate_limited
+        t.failovers_out += row.failovers_out
+        t.failovers_in += row.failovers_in
+
+    latest: dict[str, WindowSummary] = {}
+    if request.agent_type is None:
+        for row in trailing:
+            hours = _TRAILING_HOURS.get(row.window)
+            if row.agent_type is None and hours is not None and math.isclose(hours, request.window_hours):
+                seen = latest.get(row.model_id)
+                if seen is None or row.window_end > seen.window_end:
+                    latest[row.model_id] = row
+
+    rows = []
+    for model_id in sorted(totals):
+        t = totals[model_id]
+        window = latest.get(model_id)
+        rows.append(
+            SummaryRow(
+                model_id=model_id,
+                requests=t.requests,
+                successes=t.successes,
+                success_rate=t.successes / t.requests if t.requests else 0.0,
+                cost_total=t.cost,
+                latency_p50_ms=window.latency_ms.p50 if window else None,
+                latency_p95_ms=window.latency_ms.p95 if window else None,
+                quality_mean=window.quality_mean if window else None,
+                rate_limited=t.rate_limited,
+                failovers_out=t.failovers_out,
+                failovers_in=t.failovers_in,
+            )
+        )
+    total_requests = sum(r.requests for r in rows)
+    total_successes = sum(r.successes for r in rows)
+    return SummaryReply(
+        request_id=request.request_id,
+        total_requests=total_requests,
+        total_cost=sum(r.cost_total for r in rows),
+        average_success_rate=total_successes / total_requests if total_requests else 0.0,
+        cost_by_model={r.model_id: r.cost_total for r in rows},
+        requests_by_model={r.model_id: r.requests for r in rows},
+        models=tuple(rows),
+    )
