@@ -8,6 +8,7 @@ await every changelog and output record, and only then ack the batch's offsets.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -88,6 +89,7 @@ class Folder:
         self.cooldown_changed: set[str] = set()
         self._last_expiry: dict[int, float] = {}
         self._topics: dict[str, Any] = {}
+        self._rebuild_lock = asyncio.Lock()
 
     def topic(self, name: str) -> Any:
         """A faust Topic to send to, made once per name."""
@@ -114,16 +116,32 @@ class Folder:
         topic = self.settings.topic(TopicName.TASK_COMPLETED)
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
 
-    def rebuild(self) -> None:
-        """After start-up or a rebalance: index the stored buckets of this worker's partitions."""
+    async def ensure_index(self, generation: int) -> None:
+        """Index the stored buckets once per consumer generation (start-up, rebalance)."""
+        async with self._rebuild_lock:
+            if self.generation != generation:
+                await self.rebuild()
+                self.generation = generation
+
+    async def rebuild(self) -> None:
+        """Index the stored buckets of this worker's partitions (keys only; values load lazily).
+
+        Yields to the event loop every few thousand keys: with a day of history this scans
+        hundreds of thousands of keys, and a loop blocked for seconds misses heartbeats.
+        """
         started = time.monotonic()
-        self.index = index = self._new_index()
+        index = self._new_index()
         partitions = self.settings.partitions
-        for raw_key in self.buckets.keys():  # noqa: SIM118 - keys only: values are not decoded
+        partition_by_model: dict[str, int] = {}
+        for n, raw_key in enumerate(self.buckets.keys()):
             model, agent, bucket = loads(raw_key)
-            p = partition_of(model.encode("utf-8"), partitions)
+            p = partition_by_model.get(model)
+            if p is None:
+                p = partition_by_model[model] = partition_of(model.encode("utf-8"), partitions)
+                index.model_partition[model] = p
             index.keys.setdefault(model, {}).setdefault(bucket, set()).add(agent)
-            index.model_partition[model] = p
+            if n % 5000 == 4999:
+                await asyncio.sleep(0)
         for p in self.assigned_partitions():
             raw = self.health.get(partition_meta_key(p))
             if raw is not None:
@@ -138,7 +156,14 @@ class Folder:
                 if closed is None or bucket > closed:
                     index.open.setdefault(p, {}).setdefault(bucket, set()).add(model)
             index.dirty_models.add(model)
-        log.info("indexed %d models' buckets in %.2f s", len(index.keys), time.monotonic() - started)
+        self.index = index
+        keys = sum(len(a) for b in index.keys.values() for a in b.values())
+        log.info(
+            "indexed %d stored buckets of %d models in %.2f s",
+            keys,
+            len(index.keys),
+            time.monotonic() - started,
+        )
 
     # -- folding ----------------------------------------------------------------------------
 
@@ -278,12 +303,15 @@ class Folder:
                 records.append((summaries, *to_record(s)))
         return records
 
-    def provisional(self, models: set[str]) -> list[tuple[str, bytes, bytes]]:
+    async def provisional(self, models: set[str]) -> list[tuple[str, bytes, bytes]]:
+        """Trailing-window summaries and scorecards of `models`, yielding between models
+        (after a restart every model is due, and a day's rollups take a while to build)."""
         summaries = self.settings.topic(TopicName.SUMMARIES)
         records = []
         for model in sorted(models):
             for s in provisional_summaries(self.index, model, self.load_bucket):
                 records.append((summaries, *to_record(s)))
+            await asyncio.sleep(0)
         return records + self.scorecards(models)
 
     def scorecards(self, models: set[str]) -> list[tuple[str, bytes, bytes]]:
@@ -309,8 +337,7 @@ def register_performance(app: faust.App, settings: Settings) -> Folder:
         # neither fold nor ack them (they are fetched again from the committed offset).
         live = [ev for ev in batch if ev.message.generation_id == gen]
         if gen != folder.generation:
-            folder.rebuild()
-            folder.generation = gen
+            await folder.ensure_index(gen)
         wall = time.time()
         try:
             sends: list[Any] = []
@@ -355,7 +382,7 @@ def register_performance(app: faust.App, settings: Settings) -> Folder:
             records += folder.close_due(partition, wall)  # idle partitions close on wall time
         records += folder.reclosed()
         dirty, folder.index.dirty_models = folder.index.dirty_models, set()
-        records += folder.provisional(dirty)
+        records += await folder.provisional(dirty)
         for fut in folder.send_records(records):
             await fut
 
