@@ -23,7 +23,7 @@ from .selection import (
     TaskInfo,
 )
 from .settings import Settings
-from .summaries import LatencySummary, Scorecard, WindowKind, WindowSummary
+from .summaries import LatencySummary, Scorecard, WindowKind, WindowSummary, summary_key
 from .topics import EVENT_TOPICS, TopicName, TopicSpec, topic_specs
 
 __all__ = [
@@ -73,6 +73,7 @@ __all__ = [
     "encode_key",
     "loads",
     "payload_text",
+    "summary_key",
     "topic_specs",
     "utc_now",
 ]

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from .base import Id, Name, NonNegFloat, NonNegInt, Record, Score01, Timestamp
 
-__all__ = ["LatencySummary", "Scorecard", "WindowKind", "WindowSummary"]
+__all__ = ["LatencySummary", "Scorecard", "WindowKind", "WindowSummary", "summary_key"]
 
 WindowKind = Literal["bucket", "5m", "1h", "24h"]
+
+
+def summary_key(model_id: str, agent_type: str | None, window: WindowKind, window_start: datetime) -> str:
+    """The Kafka key of a summary, so compaction keeps the latest record of each window.
+
+    A bucket is one window per start (`model|agent|bucket|start`); a trailing window is one
+    per model and length (`model|*|5m`), so the topic holds its latest value, not its history.
+    """
+    agent = agent_type if agent_type is not None else "*"
+    if window == "bucket":
+        return f"{model_id}|{agent}|bucket|{window_start.isoformat()}"
+    return f"{model_id}|{agent}|{window}"
 
 
 class LatencySummary(Record):
@@ -39,9 +52,7 @@ class WindowSummary(Record):
 
     @property
     def key(self) -> str:
-        """Compaction keeps the latest record of each (model, agent type, window, start)."""
-        agent = self.agent_type if self.agent_type is not None else "*"
-        return f"{self.model_id}|{agent}|{self.window}|{self.window_start.isoformat()}"
+        return summary_key(self.model_id, self.agent_type, self.window, self.window_start)
 
 
 class Scorecard(Record):

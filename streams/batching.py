@@ -11,7 +11,7 @@ import faust
 from faust import streams as faust_streams
 from faust.types import EventT, StreamT
 
-__all__ = ["as_current_event", "by_partition", "unacked_batches"]
+__all__ = ["PartitionEvent", "as_current_event", "by_partition", "unacked_batches"]
 
 
 def unacked_batches(stream: StreamT[Any], size: int, within_s: float) -> AsyncIterator[Sequence[EventT[Any]]]:
@@ -36,6 +36,20 @@ def as_current_event(event: Any) -> Iterator[None]:
         yield
     finally:
         faust_streams._current_event.reset(token)
+
+
+class PartitionEvent:
+    """A stand-in for faust's current event in table writes made outside a stream (a timer):
+    faust reads only `message.topic` and `message.partition` to place the write."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.message = _Message(topic, partition)
+
+
+class _Message:
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
 
 
 def by_partition(events: Sequence[Any]) -> dict[int, list[Any]]:

@@ -50,11 +50,19 @@ def health_to_bytes(h: ModelHealth) -> bytes:
 
 
 def health_from_bytes(raw: bytes) -> ModelHealth:
+    """The inverse of health_to_bytes; ValueError (saying what) on bytes it could not have written."""
     data = loads(raw)
     if not (isinstance(data, list) and len(data) == 5 and data[0] == 1):
-        raise ValueError("not a ModelHealth record of format 1")
+        raise ValueError("not a ModelHealth record of format 1: expected a 5-element array starting 1")
     _, streak, last_failure, cooldown, offsets = data
-    return ModelHealth(int(streak), last_failure, cooldown, {str(k): int(v) for k, v in offsets.items()})
+    if type(streak) is not int or streak < 0:
+        raise ValueError("not a ModelHealth record: failure_streak must be a non-negative int")
+    for name, value in (("last_failure_at", last_failure), ("cooldown_until", cooldown)):
+        if value is not None and type(value) not in (int, float):
+            raise ValueError(f"not a ModelHealth record: {name} must be a number or null")
+    if not (isinstance(offsets, dict) and all(type(n) is int for n in offsets.values())):
+        raise ValueError("not a ModelHealth record: applied_offsets must map strings to ints")
+    return ModelHealth(streak, last_failure, cooldown, offsets)
 
 
 def _dt(epoch_s: float | None) -> datetime | None:

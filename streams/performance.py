@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
@@ -30,9 +31,10 @@ from modelrouter.schemas import (
     dumps,
     encode,
     loads,
+    summary_key,
 )
 
-from .batching import as_current_event, by_partition, unacked_batches
+from .batching import PartitionEvent, as_current_event, by_partition, unacked_batches
 from .buckets import BucketStats, FoldTally, fold_batch, from_bytes, is_too_old, to_bytes
 from .model_health import ModelHealth, fold_health, health_from_bytes, health_to_bytes
 from .summaries import final_summaries, provisional_summaries, scorecard_for, to_record
@@ -56,6 +58,17 @@ class FoldCounters:
     dead_lettered: int = 0
     expired: int = 0
     batches: int = 0
+
+
+def expired_summaries(settings: Settings, gone: list[tuple[str, str, int]]) -> list[tuple[str, bytes, Any]]:
+    """Tombstones for the bucket summaries of expired buckets (per agent and all agents)."""
+    topic = settings.topic(TopicName.SUMMARIES)
+    keys = set()
+    for model, agent, bucket in gone:
+        start = datetime.fromtimestamp(bucket, UTC)
+        keys.add(summary_key(model, agent, "bucket", start))
+        keys.add(summary_key(model, None, "bucket", start))
+    return [(topic, key.encode("utf-8"), None) for key in sorted(keys)]
 
 
 def bucket_key(model: str, agent: str, bucket: int) -> bytes:
@@ -266,14 +279,29 @@ class Folder:
 
     def _close_and_expire(self, partition: int, wall: float) -> list[Any]:
         sends = self.send_records(self.close_due(partition, wall))
-        if wall - self._last_expiry.get(partition, 0.0) >= self.settings.bucket_seconds:
-            self._last_expiry[partition] = wall
-            for model, agent, bucket in self.index.expire(partition, wall):
-                self.buckets.pop(bucket_key(model, agent, bucket), None)
         clock = self.index.clock(partition)
         self.health[partition_meta_key(partition)] = dumps(
             {"closed_through": clock.closed_through, "stream_time": clock.stream_time}
         )
+        return sends
+
+    def expire(self, wall: float) -> list[Any]:
+        """Delete buckets past retention in every owned partition, idle ones included (also
+        keys restored from the changelog after a restart), and tombstone their summaries."""
+        sends: list[Any] = []
+        topic = self.settings.topic(TopicName.TASK_COMPLETED)
+        for partition in sorted(self.assigned_partitions()):
+            if wall - self._last_expiry.get(partition, 0.0) < self.settings.bucket_seconds:
+                continue
+            self._last_expiry[partition] = wall
+            gone = self.index.expire(partition, wall)
+            if not gone:
+                continue
+            with as_current_event(PartitionEvent(topic, partition)):
+                for model, agent, bucket in gone:
+                    self.buckets.pop(bucket_key(model, agent, bucket), None)
+            sends += self.send_records(expired_summaries(self.settings, gone))
+            log.info("expired %d buckets of partition %d past retention", len(gone), partition)
         return sends
 
     # -- summaries --------------------------------------------------------------------------
@@ -321,7 +349,7 @@ class Folder:
             for m in sorted(models)
         ]
 
-    def send_records(self, records: list[tuple[str, bytes, bytes]]) -> list[Any]:
+    def send_records(self, records: list[tuple[str, bytes, Any]]) -> list[Any]:
         return [self.topic(topic).send_soon(key=key, value=value) for topic, key, value in records]
 
 
@@ -374,8 +402,14 @@ def register_performance(app: faust.App, settings: Settings) -> Folder:
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust's decorator is untyped
     async def publish_windows() -> None:
-        if folder.generation is None:
-            return
+        gen = app.consumer_generation_id
+        if folder.generation != gen:
+            # No batch has arrived since the last rebalance: index the restored state here,
+            # so closing, trailing windows and expiry also run for partitions with no traffic.
+            recovery = app.tables.recovery  # type: ignore[attr-defined]  # on TableManager, not its interface
+            if app.rebalancing or recovery.in_recovery or not recovery.completed.is_set() or gen is None:
+                return
+            await folder.ensure_index(gen)
         wall = time.time()
         records: list[tuple[str, bytes, bytes]] = []
         for partition in list(folder.index.clocks):
@@ -383,7 +417,8 @@ def register_performance(app: faust.App, settings: Settings) -> Folder:
         records += folder.reclosed()
         dirty, folder.index.dirty_models = folder.index.dirty_models, set()
         records += await folder.provisional(dirty)
-        for fut in folder.send_records(records):
+        futures = folder.send_records(records) + folder.expire(wall)
+        for fut in futures:
             await fut
 
     @app.timer(10.0)  # type: ignore[untyped-decorator]

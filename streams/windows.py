@@ -112,16 +112,17 @@ class WindowIndex:
     def expire(self, partition: int, now: float) -> list[tuple[str, str, int]]:
         """Drop `partition`'s buckets past retention from the index, and return them so the
         caller deletes them from the table (this also covers keys restored after a restart)."""
-        cutoff = now - self.retention_s - self.bucket_seconds
+        cutoff = now - self.retention_s - self.bucket_seconds  # at or before: buckets.is_expired
         gone: list[tuple[str, str, int]] = []
         for model, buckets in self.keys.items():
             if self.model_partition.get(model) != partition:
                 continue
-            for bucket in [b for b in buckets if b < cutoff]:
+            for bucket in [b for b in buckets if b <= cutoff]:
                 gone.extend((model, agent, bucket) for agent in buckets.pop(bucket))
                 self._minutes.pop((model, bucket), None)
+                self._hours.pop((model, (bucket // HOUR) * HOUR), None)  # held the dropped bucket
         partition_open = self.open.get(partition, {})
-        for bucket in [b for b in partition_open if b < cutoff]:
+        for bucket in [b for b in partition_open if b <= cutoff]:
             del partition_open[bucket]
         for key in [k for k in self._hours if k[1] + HOUR < cutoff]:
             del self._hours[key]

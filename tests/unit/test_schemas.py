@@ -217,6 +217,8 @@ def test_window_summary_key_is_stable_per_window() -> None:
         failovers_in=0,
     )
     assert summary.key == "m|*|bucket|2026-11-26T12:00:00+00:00"
+    trailing = summary.model_copy(update={"window": "1h", "final": False})
+    assert trailing.key == "m|*|1h"  # compaction keeps only the latest trailing value
 
 
 def test_dead_letter_keeps_binary_payloads_as_base64() -> None:
