@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from modelrouter.schemas import Event, Failover, FailoverReason, RateLimited, TaskCompleted
+from modelrouter.schemas import Event, Failover, FailoverReason, LimitKind, RateLimited, TaskCompleted
 
 __all__ = ["Totals", "Workload", "model_ids", "totals"]
 
@@ -92,7 +92,7 @@ class Workload:
                     provider=provider,
                     task_id=f"t{i}",
                     retry_after_s=rng.choice((None, 1.0, 5.0, 30.0)),
-                    limit_kind=rng.choice(("requests", "tokens", "unknown")),
+                    limit_kind=rng.choice(tuple(LimitKind)),
                 )
             else:
                 yield Failover(
