@@ -31,24 +31,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from ingest import end_offsets, machine
+from ingest import committed, end_offsets, machine
 
 from modelrouter.agents import EventPublisher
 from modelrouter.agents.workload import Workload
 from modelrouter.schemas import EVENT_TOPICS, Settings, WindowSummary, decode
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def committed(settings: Settings, tps: list[TopicPartition]) -> int:
-    admin = AIOKafkaAdminClient(**settings.aiokafka_kwargs())
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(settings.app_id)
-        return sum(offsets[tp].offset for tp in tps if tp in offsets and offsets[tp].offset > 0)
-    finally:
-        await admin.close()
 
 
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
