@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -15,12 +16,30 @@ __all__ = ["ensure_topics"]
 log = logging.getLogger("modelrouter.admin")
 
 
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeout_s: float = 10.0) -> None:
+    """Wait until every partition of new topics has a leader: a send right after creation
+    would otherwise get NotLeaderForPartition, and clients retry it with a warning."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        described = await admin.describe_topics(topics)
+        if all(
+            t.get("error_code") == 0
+            and t["partitions"]
+            and all(p.get("leader", -1) >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        await asyncio.sleep(0.1)
+
+
 async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] | None = None) -> list[str]:
     """Create every missing topic; existing ones are left as they are. Returns those created."""
     wanted = list(specs if specs is not None else topic_specs(settings).values())
     admin = AIOKafkaAdminClient(**settings.aiokafka_kwargs(), client_id="modelrouter-admin")
-    await admin.start()
     try:
+        # Inside the try: a start that fails or is cancelled half way must still close its sockets.
+        await admin.start()
         existing = set(await admin.list_topics())
         missing = [s for s in wanted if s.name not in existing]
         if not missing:
@@ -43,6 +62,7 @@ async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] | None = 
             if code not in (0, 36):
                 raise RuntimeError(f"creating topic {name} failed with Kafka error code {code}")
         created = [s.name for s in missing]
+        await _wait_for_leaders(admin, created)
         log.info("created topics %s", ", ".join(created))
         return created
     finally:
