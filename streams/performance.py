@@ -48,6 +48,15 @@ log = logging.getLogger("modelrouter.streams.performance")
 
 FOLD_FAILED_EXIT = 70  # exit code when a batch cannot be made durable (EX_SOFTWARE)
 DELIVERY_TIMEOUT_S = 60.0
+# Every batch rewrites the keys it touched, so a changelog holds many versions of each key.
+# Small segments and an eager cleaner let compaction keep up, so a worker restoring a table
+# (a new machine, or an empty state folder) reads about one record per key, not its history.
+CHANGELOG_CONFIGS = {
+    "cleanup.policy": "compact",
+    "segment.bytes": str(32 * 2**20),
+    "segment.ms": str(15 * 60_000),
+    "min.cleanable.dirty.ratio": "0.1",
+}
 SRC_PARTITION = "mr-src-partition"
 SRC_OFFSET = "mr-src-offset"
 
@@ -91,8 +100,14 @@ class Folder:
         self.app = app
         self.settings = settings
         # create_app installs DurableTable as the app's Table class.
-        self.buckets = cast(DurableTable, app.Table("buckets", partitions=settings.partitions))
-        self.health = cast(DurableTable, app.Table("health", partitions=settings.partitions))
+        self.buckets = cast(
+            DurableTable,
+            app.Table("buckets", partitions=settings.partitions, extra_topic_configs=CHANGELOG_CONFIGS),
+        )
+        self.health = cast(
+            DurableTable,
+            app.Table("health", partitions=settings.partitions, extra_topic_configs=CHANGELOG_CONFIGS),
+        )
         self.kinds = {settings.topic(name): TopicName(name) for name in EVENT_TOPICS}
         self.failover_in_name = settings.topic("failover-in")
         self.index = self._new_index()
