@@ -20,8 +20,8 @@ async def read_to_end(
     A topic that does not exist reads as empty. No consumer group is joined or committed.
     """
     consumer = AIOKafkaConsumer(**settings.aiokafka_kwargs(), enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()  # inside the try: a failed start must still close its sockets
         parts = await consumer._client.fetch_all_metadata()  # fresh metadata, not a cached view
         tps = [TopicPartition(topic, p) for p in sorted(parts.partitions_for_topic(topic) or ())]
         if not tps:
