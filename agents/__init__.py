@@ -1,7 +1,56 @@
-"""The agent-side SDK: publishing events, asking for selections, failover."""
+"""The agent-side SDK: publishing events, asking for selections, failover, and the integration
+guide's facade (ModelOptimizerIntegration and the pieces it is built from)."""
+
+from modelrouter.schemas import APIModelError, FailoverReason, SelectionTimeout
 
 from .admin import ensure_topics
+from .assignment import APIModelAssignment, ModelSelection, SelectionConstraints
+from .facade import EnhancedModelOptimizer, ModelOptimizerIntegration
+from .failover import FailoverAttempt, FailoverManager, FailoverResult
+from .failures import classify_failure, limit_kind_of, retry_after_seconds
+from .health import HealthChecker, ModelHealth, RateLimiter, ScorecardBoard
+from .monitoring import CostTracker, PerformanceMonitor
+from .optimizer import AgentTask, AgentType, ModelAssignment, ModelOptimizer, ResourceConstraint
 from .publisher import EventPublisher
 from .reader import read_table, read_to_end
+from .registry import ModelRegistry, RegistryUpdate
+from .selection_client import SelectionClient
+from .selector import ModelSelector
+from .views import TopicView
 
-__all__ = ["EventPublisher", "ensure_topics", "read_table", "read_to_end"]
+__all__ = [
+    "APIModelAssignment",
+    "APIModelError",
+    "AgentTask",
+    "AgentType",
+    "CostTracker",
+    "EnhancedModelOptimizer",
+    "EventPublisher",
+    "FailoverAttempt",
+    "FailoverManager",
+    "FailoverReason",
+    "FailoverResult",
+    "HealthChecker",
+    "ModelAssignment",
+    "ModelHealth",
+    "ModelOptimizer",
+    "ModelOptimizerIntegration",
+    "ModelRegistry",
+    "ModelSelection",
+    "ModelSelector",
+    "PerformanceMonitor",
+    "RateLimiter",
+    "RegistryUpdate",
+    "ResourceConstraint",
+    "ScorecardBoard",
+    "SelectionClient",
+    "SelectionConstraints",
+    "SelectionTimeout",
+    "TopicView",
+    "classify_failure",
+    "ensure_topics",
+    "limit_kind_of",
+    "read_table",
+    "read_to_end",
+    "retry_after_seconds",
+]

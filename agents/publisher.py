@@ -64,30 +64,49 @@ class EventPublisher:
         self._settings = settings
         self._create_topics = create_topics
         self._topics = {cls: settings.topic(name) for cls, name in _TOPIC_OF.items()}
-        self._producer = AIOKafkaProducer(
-            **settings.aiokafka_kwargs(),
-            client_id=client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=linger_ms,
-        )
+        self._client_id = client_id
+        self._linger_ms = linger_ms
+        # Built in start(): aiokafka binds a client to the running loop when it is built, and a
+        # built client that is never stopped warns (ResourceWarning) when collected, so a
+        # failed start (broker unreachable) must leave none behind.
+        self._producer: AIOKafkaProducer | None = None
         self._started = False
 
+    @property
+    def started(self) -> bool:
+        return self._started
+
     async def start(self) -> None:
-        if not self._started:
-            if self._create_topics:
-                # Created with the contract's partitions here, not by the broker's
-                # auto-creation with its defaults (which would break co-partitioning).
-                specs = topic_specs(self._settings)
-                await ensure_topics(self._settings, [specs[name] for name in EVENT_TOPICS])
-            await self._producer.start()
-            self._started = True
+        if self._started:
+            return
+        if self._create_topics:
+            # Created with the contract's partitions here, not by the broker's
+            # auto-creation with its defaults (which would break co-partitioning).
+            specs = topic_specs(self._settings)
+            await ensure_topics(self._settings, [specs[name] for name in EVENT_TOPICS])
+        producer = AIOKafkaProducer(
+            **self._settings.aiokafka_kwargs(),
+            client_id=self._client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self._linger_ms,
+        )
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+        self._started = True
 
     async def close(self) -> None:
-        if self._started:
+        if self._started and self._producer is not None:
             self._started = False
-            await self._producer.flush()
-            await self._producer.stop()
+            producer, self._producer = self._producer, None
+            try:
+                await producer.flush()
+            finally:
+                await producer.stop()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -106,7 +125,7 @@ class EventPublisher:
         """
         if not isinstance(event, TaskCompleted | RateLimited | Failover):
             raise TypeError(f"expected TaskCompleted, RateLimited or Failover, got {type(event).__name__}")
-        if not self._started:
+        if not self._started or self._producer is None:
             raise RuntimeError("EventPublisher is not started: use `async with EventPublisher(...)`")
         future: asyncio.Future[Any] = await self._producer.send(
             self._topics[type(event)], value=encode(event), key=encode_key(event.key)
@@ -133,4 +152,5 @@ class EventPublisher:
         return event
 
     async def flush(self) -> None:
-        await self._producer.flush()
+        if self._producer is not None:
+            await self._producer.flush()

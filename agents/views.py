@@ -69,9 +69,9 @@ class TopicView(Generic[V]):
             enable_auto_commit=False,
             fetch_max_wait_ms=100,  # low latency for cooldowns: a record is applied within ~0.1 s
         )
-        await consumer.start()
         self._consumer = consumer
         try:
+            await consumer.start()
             meta = await consumer._client.fetch_all_metadata()  # fresh, not the client's cached view
             parts = sorted(meta.partitions_for_topic(self._topic) or ())
             if not parts:

@@ -1,0 +1,203 @@
+"""SelectionClient: asks the selection service which model to call, with a deadline per request;
+past it (or with no broker), the base assignment's fallback model. Transport: ReplyChannel.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Literal
+
+from aiokafka.errors import KafkaError
+
+from modelrouter.schemas import (
+    Alternative,
+    APIModelError,
+    BaseAssignment,
+    Constraints,
+    ErrorReply,
+    ModelSpec,
+    SelectionReply,
+    SelectionRequest,
+    SelectionTimeout,
+    Settings,
+    SummaryReply,
+    SummaryRequest,
+    TaskInfo,
+    encode,
+)
+
+from .reply_channel import ReplyChannel, describe_exception
+
+__all__ = ["SelectionClient", "Strategy", "fallback_reply"]
+
+log = logging.getLogger("modelrouter.agents.selection")
+
+Strategy = Literal["balanced", "cost", "latency", "quality"]
+ModelLookup = Callable[[str], ModelSpec | None]
+
+_REASON_MAX = 2048  # SelectionReply.reasoning
+_UNKNOWN_PROVIDER = "unknown"
+
+
+def fallback_reply(
+    request_id: str, base: BaseAssignment, why: str, lookup: ModelLookup | None = None
+) -> SelectionReply:
+    """The answer to a request that got none: the base assignment's fallback model, saying why."""
+    spec = lookup(base.fallback_model) if lookup is not None else None
+    reasoning = f"{why}; using the base assignment's fallback model {base.fallback_model}"
+    alternatives = (
+        (Alternative(model_id=base.primary_model, score=0.0),)
+        if base.primary_model != base.fallback_model
+        else ()
+    )
+    return SelectionReply(
+        request_id=request_id,
+        selected_model_id=base.fallback_model,
+        provider=spec.provider if spec is not None else _UNKNOWN_PROVIDER,
+        endpoint=spec.endpoint if spec is not None else None,
+        score=0.0,
+        reasoning=reasoning[:_REASON_MAX],
+        alternatives=alternatives,
+        fallback_used=True,
+    )
+
+
+class SelectionClient(ReplyChannel):
+    """Sends SelectionRequests and SummaryRequests and waits for their replies.
+
+    `select()` never waits past its deadline (default `settings.selection_deadline_ms`): on
+    time it returns the service's SelectionReply; late, or with no broker, it logs a warning
+    and returns `fallback_reply` (fallback_used=True, the reason in `reasoning`), or raises
+    SelectionTimeout/APIModelError when asked to (`raise_on_timeout=True`) or when there is
+    no base assignment. An ErrorReply raises APIModelError with the service's message.
+
+    Use `async with SelectionClient(settings) as client:` to connect up front (raises when
+    the broker is unreachable), or just call `select()`: it connects in the background.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        lookup: ModelLookup | None = None,
+        summary_deadline_ms: int = 5000,
+        reconnect_after_s: float = 2.0,
+        connect_timeout_s: float = 15.0,
+    ) -> None:
+        super().__init__(settings, reconnect_after_s=reconnect_after_s, connect_timeout_s=connect_timeout_s)
+        self._lookup = lookup
+        self._summary_deadline_ms = summary_deadline_ms
+        # Counters, for benchmarks and tests.
+        self.answered = 0
+        self.fallbacks = 0
+
+    # --- requests ------------------------------------------------------------------
+
+    def request(
+        self,
+        agent_type: str,
+        task: TaskInfo,
+        *,
+        base_assignment: BaseAssignment | None = None,
+        constraints: Constraints | None = None,
+        strategy: Strategy = "balanced",
+        explore: bool = False,
+        deadline_ms: int | None = None,
+    ) -> SelectionRequest:
+        """A SelectionRequest addressed to this client's reply topic, with a fresh request_id."""
+        return SelectionRequest(
+            request_id=uuid.uuid4().hex,
+            reply_to=self.reply_topic,
+            agent_type=agent_type,
+            task=task,
+            base_assignment=base_assignment,
+            constraints=constraints,
+            strategy=strategy,
+            explore=explore,
+            deadline_ms=deadline_ms,
+        )
+
+    async def select(
+        self,
+        request: SelectionRequest,
+        *,
+        deadline_ms: int | None = None,
+        raise_on_timeout: bool = False,
+    ) -> SelectionReply:
+        """The selection service's answer to `request` (its reply_to is set to this client's topic)."""
+        deadline = deadline_ms or request.deadline_ms or self.settings.selection_deadline_ms
+        if request.reply_to != self.reply_topic or request.deadline_ms != deadline:
+            request = request.model_copy(update={"reply_to": self.reply_topic, "deadline_ms": deadline})
+        try:
+            reply = await self._round_trip(request.request_id, encode(request), deadline)
+        except TimeoutError:
+            why = f"no selection reply within {deadline} ms (deadline)"
+            if not self.connected:
+                why += f"; still connecting to Kafka at {self.settings.bootstrap_servers}"
+            return self._fall_back(request, why, raise_on_timeout, None)
+        except (KafkaError, OSError) as exc:
+            why = f"selection service unreachable ({describe_exception(exc)})"
+            return self._fall_back(request, why, raise_on_timeout, exc)
+        if isinstance(reply, ErrorReply):
+            raise APIModelError(f"selection failed: {reply.error.code}: {reply.error.message}")
+        if not isinstance(reply, SelectionReply):
+            raise APIModelError(
+                f"expected a selection reply to {request.request_id}, got a {reply.kind} reply"
+            )
+        self.answered += 1
+        return reply
+
+    def _fall_back(
+        self, request: SelectionRequest, why: str, raise_on_timeout: bool, cause: BaseException | None
+    ) -> SelectionReply:
+        base = request.base_assignment
+        if raise_on_timeout or base is None:
+            if base is None:
+                why += "; the request has no base assignment to fall back on"
+            error = (
+                SelectionTimeout(f"{why}; retry, or check that a modelrouter worker runs")
+                if cause is None
+                else APIModelError(f"{why}; check MODELROUTER_BOOTSTRAP_SERVERS")
+            )
+            raise error from cause
+        reply = fallback_reply(request.request_id, base, why, self._lookup)
+        self.fallbacks += 1
+        log.warning(
+            "selection for agent %s, task %s fell back to %s: %s",
+            request.agent_type,
+            request.task.task_id,
+            reply.selected_model_id,
+            why,
+        )
+        return reply
+
+    async def summary(
+        self, agent_type: str | None, window_hours: float = 24.0, *, deadline_ms: int | None = None
+    ) -> SummaryReply:
+        """Totals over the last `window_hours` for one agent type (None: all agents).
+
+        No fallback: raises SelectionTimeout when no reply comes in time, APIModelError when
+        the broker is unreachable or the service answers with an error.
+        """
+        deadline = deadline_ms or self._summary_deadline_ms
+        request = SummaryRequest(
+            request_id=uuid.uuid4().hex,
+            reply_to=self.reply_topic,
+            agent_type=agent_type,
+            window_hours=float(window_hours),
+        )
+        try:
+            reply = await self._round_trip(request.request_id, encode(request), deadline)
+        except TimeoutError:
+            raise SelectionTimeout(
+                f"no summary reply within {deadline} ms; check that a modelrouter worker runs"
+            ) from None
+        except (KafkaError, OSError) as exc:
+            raise APIModelError(f"summary service unreachable ({describe_exception(exc)})") from exc
+        if isinstance(reply, ErrorReply):
+            raise APIModelError(f"summary failed: {reply.error.code}: {reply.error.message}")
+        if not isinstance(reply, SummaryReply):
+            raise APIModelError(f"expected a summary reply to {request.request_id}, got a {reply.kind} reply")
+        return reply

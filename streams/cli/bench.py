@@ -1,0 +1,41 @@
+"""`modelrouter bench ingest|select|restart`: the checkout's benchmarks, with their own options."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .checkout import run_script, script_path
+from .options import add_command, overrides
+
+__all__ = ["register"]
+
+BENCHMARKS = {
+    "ingest": "how fast one worker folds events, next to a bare consumer's ceiling",
+    "select": "selection round trips per second and their latency, at a given request rate",
+    "restart": "how long a worker takes to restart on a long history (warm or --cold)",
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    script = script_path(f"bench/{args.benchmark}.py", "the benchmarks live in bench/ of the repository")
+    env = {f"MODELROUTER_{name.upper()}": value for name, value in overrides(args).items()}
+    return run_script(script, args.passthrough, env)
+
+
+def register(subparsers: Any) -> None:
+    parser = add_command(
+        subparsers,
+        "bench",
+        summary="Run a benchmark against the broker (bench/*.py of the source checkout).",
+        details="Options after the benchmark's name go to its script: "
+        "`modelrouter bench ingest --help` shows them. Each run uses a fresh topic prefix.",
+        examples=[
+            "modelrouter bench ingest --events 100000",
+            "modelrouter bench select --rate 500 --seconds 20",
+            "modelrouter bench restart --events 200000 --cold",
+        ],
+    )
+    benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    for name, what in BENCHMARKS.items():
+        add_command(benchmarks, name, summary=what, handler=run, passthrough="script")

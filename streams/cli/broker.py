@@ -1,0 +1,45 @@
+"""`modelrouter kafka up|down|status`: the local broker, run by the checkout's kafka/broker.py."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from .checkout import run_script, script_path
+from .options import add_command
+
+__all__ = ["register"]
+
+NO_CHECKOUT = "without one, run Kafka with Docker: `docker compose up` (docker-compose.yml)"
+
+
+def run(args: argparse.Namespace) -> int:
+    script = script_path("kafka/broker.py", NO_CHECKOUT)
+    argv = [args.action]
+    for flag, value in (("--port", args.port), ("--data-dir", args.data_dir), ("--heap", args.heap)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return run_script(script, argv)
+
+
+def register(subparsers: Any) -> None:
+    parser = add_command(
+        subparsers,
+        "kafka",
+        summary="Start, stop or check the local Kafka broker (Kafka 4.x from Maven jars, needs Java 17).",
+        details="Runs kafka/broker.py of the source checkout. `up` reuses a broker that already runs; "
+        "`status` exits 1 when none runs. With Docker instead: docker compose up.",
+        examples=[
+            "modelrouter kafka up",
+            "modelrouter kafka status",
+            "modelrouter kafka up --port 19092 --data-dir /tmp/kafka-19092",
+            "modelrouter kafka down",
+        ],
+        kafka=False,
+        handler=run,
+    )
+    parser.add_argument("action", choices=["up", "down", "status"], help="what to do")
+    parser.add_argument("--port", type=int, help="client port on 127.0.0.1 (default 9092)")
+    parser.add_argument("--data-dir", type=Path, help="folder for the broker's data, log and pid")
+    parser.add_argument("--heap", help="JVM heap size (default 768m)")
