@@ -29,9 +29,9 @@ kafka-status:
 worker: setup kafka-up
 	$(BIN)/modelrouter-worker
 
-## demo: the main job — broker, worker, and a sample publisher showing counts and dead letters
-demo: setup kafka-up
-	$(BIN)/python examples/sample_run.py
+## demo: the main job — broker, worker, a simulated fleet through an outage, and a report
+demo: setup
+	$(BIN)/modelrouter demo
 
 ## test: everything, against a real broker started by the tests (fails if no kafka test ran)
 test: setup

@@ -53,17 +53,24 @@ async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] | None = 
             )
             for s in missing
         ]
+        created = [s.name for s in missing]
         try:
             response = await admin.create_topics(new)
         except TopicAlreadyExistsError:
-            return []  # another process created them between the list and the create
-        for name, code, *_ in getattr(response, "topic_errors", []):
-            # 36 = TOPIC_ALREADY_EXISTS: a concurrent creator won the race, which is fine.
-            if code not in (0, 36):
-                raise RuntimeError(f"creating topic {name} failed with Kafka error code {code}")
-        created = [s.name for s in missing]
-        await _wait_for_leaders(admin, created)
-        log.info("created topics %s", ", ".join(created))
+            created = []  # another process created them between the list and the create
+        else:
+            for name, code, *_ in getattr(response, "topic_errors", []):
+                # 36 = TOPIC_ALREADY_EXISTS: a concurrent creator won the race, which is fine.
+                if code not in (0, 36):
+                    raise RuntimeError(f"creating topic {name} failed with Kafka error code {code}")
+                if code == 36:
+                    created.remove(name)
+        # Also when another process created them: a faust worker that subscribes before a
+        # topic is fully there ignores it for good ("Ignoring missing topic"), which left a
+        # second worker never reading the partitions it was assigned.
+        await _wait_for_leaders(admin, [s.name for s in missing])
+        if created:
+            log.info("created topics %s", ", ".join(created))
         return created
     finally:
         await admin.close()

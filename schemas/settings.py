@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     circuit_failure_rate: float = Field(0.5, gt=0, le=1, description="failure rate that opens a circuit")
     circuit_min_requests: int = Field(20, ge=1, description="calls needed before the failure rate counts")
     circuit_open_s: float = Field(30.0, gt=0, description="how long an open circuit stays open")
+    scorecard_window_s: int = Field(
+        300, ge=1, le=86_400, description="trailing window of the stats a scorecard carries"
+    )
 
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism | None = None

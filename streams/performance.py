@@ -187,10 +187,11 @@ class Folder:
         self.index = index
         keys = sum(len(a) for b in index.keys.values() for a in b.values())
         log.info(
-            "indexed %d stored buckets of %d models in %.2f s",
+            "indexed %d stored buckets of %d models in %.2f s; owns partitions %s",
             keys,
             len(index.keys),
             time.monotonic() - started,
+            sorted(self.assigned_partitions()),
         )
 
     # -- folding ----------------------------------------------------------------------------
@@ -245,10 +246,15 @@ class Folder:
         items: list[tuple[str, int, Any]] = []
         for ev in events:
             headers = dict(ev.message.headers or ())
-            source = f"{self.settings.topic(TopicName.FAILOVER)}:{int(headers[SRC_PARTITION])}:in"
+            # One guard entry per forwarded event, not a high-water mark per source partition:
+            # around a rebalance two workers may forward the same source partition, so the
+            # forwards of one partition need not arrive in offset order. Failovers are a
+            # small share of events and a bucket's guard entries expire with it.
+            position = f"{int(headers[SRC_PARTITION])}:{int(headers[SRC_OFFSET])}"
+            source = f"{self.settings.topic(TopicName.FAILOVER)}:in:{position}"
             parsed = parse_event(ev.value, TopicName.FAILOVER)  # validated before it was forwarded
             self.index.observe(partition, parsed.occurred_at.timestamp(), wall)
-            items.append((source, int(headers[SRC_OFFSET]), parsed))
+            items.append((source, 0, parsed))
         self._fold_buckets(partition, items, "in")
         return self._close_and_expire(partition, wall)
 
@@ -359,8 +365,9 @@ class Folder:
 
     def scorecards(self, models: set[str]) -> list[tuple[str, bytes, bytes]]:
         topic = self.settings.topic(TopicName.SCORECARDS)
+        window = self.settings.scorecard_window_s
         return [
-            (topic, *to_record(scorecard_for(self.index, m, self.load_health(m), self.load_bucket)))
+            (topic, *to_record(scorecard_for(self.index, m, self.load_health(m), self.load_bucket, window)))
             for m in sorted(models)
         ]
 
@@ -377,8 +384,11 @@ def register_performance(app: faust.App, settings: Settings) -> Folder:
     async def durable_batch(stream: StreamT[Any], batch: Sequence[EventT[Any]], in_side: bool) -> None:
         gen = app.consumer_generation_id
         # Events fetched before a rebalance may belong to partitions now owned elsewhere:
-        # neither fold nor ack them (they are fetched again from the committed offset).
-        live = [ev for ev in batch if ev.message.generation_id == gen]
+        # neither fold nor ack those (their new owner reads them again from the committed
+        # offset). Events of partitions this worker kept are folded: faust does not fetch
+        # a kept partition again, so dropping them would stall its commits for good.
+        owned = app.assignor.assigned_actives()
+        live = [ev for ev in batch if ev.message.generation_id == gen or ev.message.tp in owned]
         if gen != folder.generation:
             await folder.ensure_index(gen)
         wall = time.time()

@@ -16,7 +16,9 @@ from .windows import Loader, WindowIndex, trailing_bounds
 __all__ = ["TRAILING", "final_summaries", "provisional_summaries", "scorecard_for", "to_record"]
 
 TRAILING: tuple[tuple[WindowKind, int], ...] = (("5m", 300), ("1h", 3600), ("24h", 86_400))
-SCORECARD_WINDOW_S = 3600  # the stats a scorecard carries: the trailing hour
+# The stats a scorecard carries: a short trailing window, so selection sees a recovered
+# provider within minutes (an hour kept it down-ranked long after an outage ended).
+SCORECARD_WINDOW_S = 300
 
 
 def to_record(summary: WindowSummary | Scorecard) -> tuple[bytes, bytes]:
@@ -90,14 +92,20 @@ def provisional_summaries(index: WindowIndex, model: str, load: Loader) -> list[
                 final=False,
             )
         )
-    index.evict_minutes(model, end_bucket - 3 * SCORECARD_WINDOW_S // 2)
+    index.evict_minutes(model, end_bucket - 5400)  # minutes past 1.5 h live on in hourly rollups
     return out
 
 
-def scorecard_for(index: WindowIndex, model: str, health: ModelHealth | None, load: Loader) -> Scorecard:
+def scorecard_for(
+    index: WindowIndex,
+    model: str,
+    health: ModelHealth | None,
+    load: Loader,
+    window_s: int = SCORECARD_WINDOW_S,
+) -> Scorecard:
     end_bucket = _end_bucket(index, model)
     stats: BucketStats | None = None
     if end_bucket is not None:
-        start, end = trailing_bounds(SCORECARD_WINDOW_S, end_bucket, index.bucket_seconds)
+        start, end = trailing_bounds(window_s, end_bucket, index.bucket_seconds)
         stats = index.trailing(model, start, end, load)
     return scorecard(model, stats, health, datetime.now(UTC))

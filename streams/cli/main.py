@@ -8,13 +8,13 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from . import bench, broker, publish, registry, selection, summary, tail, worker
+from . import bench, broker, demo, publish, registry, selection, summary, tail, worker
 from .failures import EXIT_FAILURE, EXIT_USAGE, explain
 from .options import configure_logging, kafka_options, settings_from
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (broker, worker, registry, selection, publish, tail, summary, bench)
+COMMANDS = (broker, worker, registry, selection, publish, tail, summary, demo, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

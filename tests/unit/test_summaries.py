@@ -298,7 +298,7 @@ def test_scorecard_for_carries_the_trailing_hour_and_the_health() -> None:
     )
     health = ModelHealth(failure_streak=2, last_failure_at=E0 + 600.0, cooldown_until=E0 + 1560.0)
     before = datetime.now(UTC)
-    card = scorecard_for(store.index, "m", health, store.load)
+    card = scorecard_for(store.index, "m", health, store.load, window_s=3600)  # an hour, as configured
     assert before <= card.updated_at <= datetime.now(UTC)
     expected = store.merged("m", E0 - 1740, E0 + 1860)
     assert (card.model_id, card.requests, card.successes) == ("m", 5, 4)

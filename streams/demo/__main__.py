@@ -1,0 +1,5 @@
+"""`python -m modelrouter.streams.demo`."""
+
+from . import main
+
+raise SystemExit(main())
