@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from modelrouter.schemas import Scorecard, Settings, TopicName, decode, topic_specs, utc_now
+from modelrouter.schemas.health import HealthParams, circuit
 
 from .admin import ensure_topics
 from .registry import ModelRegistry
@@ -42,24 +43,12 @@ def _decode_card(raw: bytes) -> Scorecard:
 
 
 def circuit_state(card: Scorecard | None, now: datetime, settings: Settings) -> tuple[CircuitState, str]:
-    """The circuit of one model and why: open after `circuit_failure_streak` consecutive
-    failures, or a failure rate of `circuit_failure_rate` over at least `circuit_min_requests`
-    calls, for `circuit_open_s` after the last failure; half-open (probe allowed) after that."""
-    if card is None:
-        return "closed", ""
-    why = ""
-    if card.failure_streak >= settings.circuit_failure_streak:
-        why = f"after {card.failure_streak} consecutive failures"
-    elif card.requests >= settings.circuit_min_requests:
-        rate = card.success_rate if card.success_rate is not None else card.successes / card.requests
-        if 1.0 - rate >= settings.circuit_failure_rate:
-            why = f"with failure rate {1.0 - rate:.2f} over {card.requests} calls"
-    if not why:
-        return "closed", ""
-    since = card.last_failure_at if card.last_failure_at is not None else card.updated_at
-    if now < since + timedelta(seconds=settings.circuit_open_s):
-        return "open", why
-    return "half_open", why
+    """The circuit of one model and why, judged as the selection service judges it
+    (modelrouter.schemas.health): open after `circuit_failure_streak` consecutive failures,
+    or a failure rate of `circuit_failure_rate` over at least `circuit_min_requests` calls,
+    for `circuit_open_s` after the last failure; half-open (probe allowed) after that."""
+    c = circuit(card, now, HealthParams.from_settings(settings))
+    return c.state.value, c.why
 
 
 def cooldown_remaining_s(card: Scorecard | None, now: datetime) -> float | None:

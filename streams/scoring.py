@@ -23,8 +23,15 @@ from modelrouter.schemas import (
     SelectionReply,
     SelectionRequest,
 )
-
-from .health import Circuit, CircuitState, HealthParams, circuit, in_cooldown, is_probe, observed_success_rate
+from modelrouter.schemas.health import (
+    Circuit,
+    CircuitState,
+    HealthParams,
+    circuit,
+    in_cooldown,
+    is_probe,
+    observed_success_rate,
+)
 
 __all__ = ["DEFAULT_PARAMS", "STRATEGIES", "ScoringParams", "Strategy", "Weights", "select"]
 

@@ -42,9 +42,9 @@ from modelrouter.schemas import (
     loads,
     utc_now,
 )
+from modelrouter.schemas.health import HealthParams
 from modelrouter.schemas.selection import TopicStr
 
-from .health import HealthParams
 from .scoring import ScoringParams, select
 from .summary_queries import BucketIndex
 from .validation import dead_letter

@@ -1,4 +1,4 @@
-"""Selection (streams/scoring.py, streams/health.py): every filter, the ranking, fallback and exploration."""
+"""Selection (streams/scoring.py, schemas/health.py): every filter, the ranking, fallback and exploration."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from modelrouter.schemas import (
     Settings,
     TaskInfo,
 )
-from modelrouter.streams.health import (
+from modelrouter.schemas.health import (
     CircuitState,
     HealthParams,
     circuit,

@@ -20,7 +20,7 @@ from modelrouter.schemas import (
     SelectionRequest,
     TaskInfo,
 )
-from modelrouter.streams.health import HealthParams
+from modelrouter.schemas.health import HealthParams
 from modelrouter.streams.scoring import DEFAULT_PARAMS, STRATEGIES, ScoringParams, select
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)

@@ -1,7 +1,8 @@
 """Model health as selection sees it: rate-limit cooldowns and the circuit breaker, judged from a Scorecard.
 
-Pure functions of (scorecard, now, params); the folds (model_health.py) keep the counters and the
-cooldown end, this module only reads them. agents/health.py mirrors `circuit` for the client side.
+Pure functions of (scorecard, now, params), shared by the selection responder (streams/scoring.py)
+and the client side (agents/health.py), so both judge a model the same way. The folds
+(streams/model_health.py) keep the counters and the cooldown end; this module only reads them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from modelrouter.schemas import ConfigurationError, Scorecard, Settings
+from .errors import ConfigurationError
+from .settings import Settings
+from .summaries import Scorecard
 
 __all__ = [
     "CLOSED",
