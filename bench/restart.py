@@ -40,6 +40,15 @@ from modelrouter.schemas import EVENT_TOPICS, Settings, WindowSummary, decode
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(resident, peak resident) memory of a process in MB, from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        fields[name] = value.strip()
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -109,9 +118,13 @@ async def main() -> int:
     print(f"building history with one worker (log {log_path}) ...", flush=True)
     try:
         took = await wait_folded(settings, list(ends), total, proc, args.timeout)
+        await asyncio.sleep(15)  # let the timer build the trailing windows over the whole history
+        rss_mb, peak_mb = memory_mb(proc.pid)
     finally:
         stop(proc)
-    print(f"history folded in {took:.0f} s; worker stopped")
+    print(
+        f"history folded in {took:.0f} s; worker RSS {rss_mb:.0f} MB (peak {peak_mb:.0f} MB); worker stopped"
+    )
     if args.cold:
         shutil.rmtree(data, ignore_errors=True)
         print("state folder removed: the restart restores every table from its changelog")
@@ -168,6 +181,9 @@ async def main() -> int:
         json.dumps(
             {
                 "history_events": total,
+                "history_hours": args.hours,
+                "worker_rss_mb": round(rss_mb),
+                "worker_peak_rss_mb": round(peak_mb),
                 "restart": "cold" if args.cold else "warm",
                 "first_summary_s": round(first_summary, 2) if first_summary else None,
                 "fresh_summary_s": round(fresh, 2) if fresh else None,
