@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import OrderedDict
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from modelrouter.schemas import APIModelError, FailoverReason, Settings, utc_now
 
 from .assignment import APIModelAssignment, ModelSelection, SelectionConstraints
 from .failover import FailoverManager
 from .health import HealthChecker, RateLimiter
+from .lifecycle import AsyncResource
 from .monitoring import CostTracker, PerformanceMonitor, summary_dict
 from .optimizer import (
     AgentTask,
@@ -75,7 +75,7 @@ def _with_role_capabilities(
     )
 
 
-class ModelOptimizerIntegration:
+class ModelOptimizerIntegration(AsyncResource):
     """Coordinates the hierarchical ModelOptimizer with live selection over Kafka.
 
     `select_model_for_agent` asks the selection service, within its deadline, for a model with
@@ -113,15 +113,6 @@ class ModelOptimizerIntegration:
         await self.failover_manager.close()
         await self.performance_monitor.close()
         await self.cost_tracker.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     # --- selection -----------------------------------------------------------------
 

@@ -114,10 +114,11 @@ class ModelHealth:
 class _ScorecardReader:
     def __init__(
         self,
-        registry: ModelRegistry | None,
-        settings: Settings | None,
-        scorecards: ScorecardBoard | None,
-        clock: Clock,
+        registry: ModelRegistry | None = None,
+        settings: Settings | None = None,
+        *,
+        scorecards: ScorecardBoard | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         if settings is None:
             settings = registry.settings if registry is not None else Settings()
@@ -154,16 +155,6 @@ class _ScorecardReader:
 class HealthChecker(_ScorecardReader):
     """`is_model_available(model_id)`: in the registry, enabled, and its circuit not open."""
 
-    def __init__(
-        self,
-        registry: ModelRegistry | None = None,
-        settings: Settings | None = None,
-        *,
-        scorecards: ScorecardBoard | None = None,
-        clock: Clock = utc_now,
-    ) -> None:
-        super().__init__(registry, settings, scorecards, clock)
-
     def is_model_available(self, model_id: str) -> bool:
         return self.health(model_id).available
 
@@ -172,18 +163,8 @@ class RateLimiter(_ScorecardReader):
     """`is_rate_limited(model_id)`: a rate-limited event put the model in a cooldown that has
     not ended (the provider's retry-after, else `default_cooldown_s`; the streams keep it)."""
 
-    def __init__(
-        self,
-        registry: ModelRegistry | None = None,
-        settings: Settings | None = None,
-        *,
-        scorecards: ScorecardBoard | None = None,
-        clock: Clock = utc_now,
-    ) -> None:
-        super().__init__(registry, settings, scorecards, clock)
-
     def is_rate_limited(self, model_id: str) -> bool:
-        return cooldown_remaining_s(self.scorecards.get(model_id), self._clock()) is not None
+        return self.retry_after_s(model_id) is not None
 
     def retry_after_s(self, model_id: str) -> float | None:
         """Seconds left in the model's cooldown, or None."""

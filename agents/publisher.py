@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
@@ -24,6 +23,7 @@ from modelrouter.schemas import (
 )
 
 from .admin import ensure_topics
+from .lifecycle import AsyncResource
 
 __all__ = ["EventPublisher"]
 
@@ -44,7 +44,7 @@ def _build(model: type[E], fields: dict[str, Any]) -> E:
         raise InvalidEventError(model.__name__, exc.errors(include_url=False)) from None
 
 
-class EventPublisher:
+class EventPublisher(AsyncResource):
     """Publishes TaskCompleted, RateLimited and Failover events.
 
     Every event is validated first: an invalid one raises InvalidEventError naming the
@@ -107,15 +107,6 @@ class EventPublisher:
                 await producer.flush()
             finally:
                 await producer.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     async def publish(self, event: Event, *, wait: bool = True) -> asyncio.Future[Any] | None:
         """Send one event to its topic, keyed as the contract says.

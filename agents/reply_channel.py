@@ -17,8 +17,7 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -35,6 +34,7 @@ from modelrouter.schemas import (
 )
 
 from .admin import ensure_topics
+from .lifecycle import AsyncResource
 
 __all__ = ["ReplyChannel", "describe_exception"]
 
@@ -58,7 +58,7 @@ def describe_exception(exc: BaseException) -> str:
     return text if text.startswith(name) else f"{name}: {text}" if text else name
 
 
-class ReplyChannel:
+class ReplyChannel(AsyncResource):
     """Sends requests to `<prefix>selection-requests` and waits for their replies.
 
     `start()` (or `async with`) connects now and raises when the broker is unreachable;
@@ -102,15 +102,6 @@ class ReplyChannel:
             asyncio.shield(self._connection()),
             timeout_s if timeout_s is not None else self._connect_timeout_s,
         )
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         self._closed = True
