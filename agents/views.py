@@ -32,10 +32,15 @@ class TopicView(Generic[V]):
     are logged and skipped: a view never stops on bad data.
     """
 
-    def __init__(self, settings: Settings, topic: str, decode: Callable[[bytes], V]) -> None:
+    def __init__(
+        self, settings: Settings, topic: str, decode: Callable[[bytes], V], *, keep: bool = True
+    ) -> None:
+        """`keep=False` holds nothing: the records only reach `on_change` listeners, for a
+        topic whose reader keeps a compact form of its own (the summaries' BucketIndex)."""
         self._settings = settings
         self._topic = topic
         self._decode = decode
+        self._keep = keep
         self._data: dict[str, V] = {}
         self._listeners: list[Callable[[str, V | None], None]] = []
         self._consumer: AIOKafkaConsumer | None = None
@@ -137,7 +142,8 @@ class TopicView(Generic[V]):
                     except (InvalidEventError, ValueError) as exc:
                         log.warning("skipping a bad record in %s (key %s): %s", self._topic, key, exc)
                         continue
-                    self._data[key] = value
+                    if self._keep:
+                        self._data[key] = value
                 self.version += 1
                 self.last_change_monotonic = loop.time()
                 for listener in self._listeners:

@@ -147,7 +147,9 @@ class SelectionResponder:
         self._params = params if params is not None else scoring_params(settings)
         self.registry = TopicView(settings, settings.topic(TopicName.REGISTRY), _decode_spec)
         self.scorecards = TopicView(settings, settings.topic(TopicName.SCORECARDS), _decode_card)
-        self.summaries = TopicView(settings, settings.topic(TopicName.SUMMARIES), _decode_summary)
+        # Listener-only: the index keeps compact bucket rows; a day of pydantic WindowSummary
+        # records held in full took about a gigabyte (docs/benchmarks.md).
+        self.summaries = TopicView(settings, settings.topic(TopicName.SUMMARIES), _decode_summary, keep=False)
         self._buckets = BucketIndex()
         self.summaries.on_change(self._buckets.apply)
         self._dead_letters = settings.topic(TopicName.DEAD_LETTER)
@@ -179,7 +181,7 @@ class SelectionResponder:
             "selection responder ready: %d models, %d scorecards, %d summary rows",
             len(self.registry.items()),
             len(self.scorecards.items()),
-            len(self.summaries.items()),
+            len(self._buckets),
         )
 
     async def stop(self) -> None:

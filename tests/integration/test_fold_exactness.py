@@ -107,6 +107,37 @@ async def test_two_workers_split_partitions_and_agree_with_the_truth(
     assert not pa & pb
 
 
+@pytest.mark.timeout(600)
+async def test_a_worker_joining_mid_stream_keeps_totals_exact(
+    kafka_settings: Settings, worker_factory, tmp_path
+) -> None:
+    """Scale-out as users do it: a second worker joins while the first is folding, so the
+    rebalance revokes partitions with batches in flight and forwarded failovers in transit."""
+    first = kafka_settings.model_copy(update={"session_timeout_s": 6.0})
+    second = first.model_copy(update={"data_dir": tmp_path / "worker-2"})
+    events = list(Workload(models=20, seed=13).events(60_000))
+    want = truth(events)
+    a, b = worker_factory(first), worker_factory(second)
+    a.start()
+    for _ in range(120):
+        if _owned(a.log_text()):
+            break
+        await asyncio.sleep(0.5)
+    publishing = asyncio.create_task(publish_all(first, events, chunk=2000, pause_s=0.2))
+    await asyncio.sleep(2.0)
+    b.start()
+    await publishing
+
+    async def current() -> dict[str, dict[str, int]]:
+        return await bucket_totals(first)
+
+    got = await eventually(current, lambda g: g == want, timeout_s=240, every_s=2)
+    assert differences(got, want) == {}, (a.log_text()[-3000:], b.log_text()[-3000:])
+    assert a.alive() and b.alive()
+    pa, pb = _owned(a.log_text()), _owned(b.log_text())
+    assert pa and pb and not pa & pb, (pa, pb)
+
+
 def _owned(log: str) -> set[int]:
     """The partitions a worker said it owned when it last indexed its state."""
     found = re.findall(r"owns partitions \[([0-9, ]*)\]", log)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from modelrouter.schemas import LatencySummary, SummaryRequest, WindowSummary
-from modelrouter.streams.summary_queries import BucketIndex, summary_reply
+from modelrouter.streams.summary_queries import BucketIndex, BucketRow, summary_reply
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -105,6 +105,8 @@ def test_index_keeps_the_latest_row_per_key_and_drops_tombstones() -> None:
     index.apply(other.key, other)
     trailing = row("a", None, 60, 9, 9, 0.09, window="1h", p50=50.0)
     index.apply(trailing.key, trailing)
+    assert len(index) == 3
+    assert list(index.buckets(None)) == [BucketRow("a", None, second.window_start, 5, 4, 0.05, 1, 2, 3)]
     reply = index.reply(ask(hours=1), NOW)
     assert reply.requests_by_model == {"a": 5}
     assert reply.models[0].latency_p50_ms == 50.0
