@@ -7,6 +7,8 @@ any worker answers any request; the requests topic is partitioned over the worke
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import random
 import time
@@ -15,9 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import faust
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-from faust.types import StreamT
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import TypeAdapter, ValidationError
 
 from modelrouter.agents.views import TopicView
@@ -60,6 +61,7 @@ _TOPIC = TypeAdapter[str](TopicStr)
 _MAX_SLOW_SENDS = 1000
 # A reply is built in ~0.2 ms; the producer should not hold it back to fill a batch.
 _REPLY_LINGER_MS = 0
+_COMMIT_EVERY_S = 0.5
 
 
 def scoring_params(settings: Settings) -> ScoringParams:
@@ -91,6 +93,11 @@ class ResponderStats:
     wait_ms: list[float] = field(default_factory=list)
     handle_ms: list[float] = field(default_factory=list)
 
+    def timed(self, waited_s: float, handled_s: float) -> None:
+        if len(self.wait_ms) < 100_000:
+            self.wait_ms.append(waited_s * 1000.0)
+            self.handle_ms.append(handled_s * 1000.0)
+
     def take_timings(self) -> str:
         parts = []
         for name, values in (("waited", self.wait_ms), ("handled in", self.handle_ms)):
@@ -100,6 +107,37 @@ class ResponderStats:
                 parts.append(f"{name} p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {values[-1]:.1f} ms")
             values.clear()
         return "; ".join(parts) or "no requests"
+
+
+class _Offsets(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's base is untyped
+    """The next offset of each partition's handled requests, committed now and then and
+    before a rebalance hands the partitions on (so the next owner does not answer them again)."""
+
+    def __init__(self) -> None:
+        self._consumer: AIOKafkaConsumer | None = None
+        self._handled: dict[TopicPartition, int] = {}
+
+    def bind(self, consumer: AIOKafkaConsumer, handled: dict[TopicPartition, int]) -> None:
+        self._consumer, self._handled = consumer, handled
+
+    async def commit(self) -> None:
+        if self._consumer is None or not self._handled:
+            return
+        offsets = dict(self._handled)
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:  # a rebalance is under way
+            log.info("could not commit request offsets (%r); the next owner answers them again", exc)
+            return
+        for tp, offset in offsets.items():
+            if self._handled.get(tp) == offset:
+                del self._handled[tp]
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        await self.commit()
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        return None
 
 
 def _decode_spec(raw: bytes) -> ModelSpec:
@@ -155,6 +193,7 @@ class SelectionResponder:
         self._dead_letters = settings.topic(TopicName.DEAD_LETTER)
         self._producer: AIOKafkaProducer | None = None
         self._slow_sends: set[asyncio.Task[None]] = set()
+        self._commit_on_revoke = _Offsets()
         self.stats = ResponderStats()
 
     async def start(self) -> None:
@@ -280,6 +319,50 @@ class SelectionResponder:
         await producer.send_and_wait(self._dead_letters, encode(letter), key=None)
         self.stats.dead_lettered += 1
 
+    async def serve(self) -> None:
+        """Answer the requests topic's requests until cancelled, as a member of the
+        `<app_id>-selection` consumer group (the topic's partitions spread over the workers).
+
+        A plain aiokafka consumer, not a faust agent: requests need no tables, and faust's
+        per-event stream machinery cost more than answering (docs/benchmarks.md). Offsets are
+        committed for requests already handled (at least once: a crash answers a few again).
+        """
+        settings = self._settings
+        consumer = AIOKafkaConsumer(
+            settings.topic(TopicName.SELECTION_REQUESTS),
+            **settings.aiokafka_kwargs(),
+            client_id=f"{settings.app_id}-selection",
+            group_id=f"{settings.app_id}-selection",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=int(settings.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(min(3.0, settings.session_timeout_s / 3) * 1000),
+            fetch_max_wait_ms=100,
+        )
+        handled: dict[TopicPartition, int] = {}
+        self._commit_on_revoke.bind(consumer, handled)
+        consumer.subscribe([settings.topic(TopicName.SELECTION_REQUESTS)], listener=self._commit_on_revoke)
+        await consumer.start()
+        try:
+            last_commit = time.monotonic()
+            while True:
+                batches = await consumer.getmany(timeout_ms=1000, max_records=500)
+                for tp, records in batches.items():
+                    for record in records:
+                        started = time.time()
+                        await self.handle(
+                            record.value, topic=tp.topic, partition=tp.partition, offset=record.offset
+                        )
+                        handled[tp] = record.offset + 1
+                        self.stats.timed(started - record.timestamp / 1000.0, time.time() - started)
+                if handled and time.monotonic() - last_commit >= _COMMIT_EVERY_S:
+                    await self._commit_on_revoke.commit()
+                    last_commit = time.monotonic()
+        finally:
+            with contextlib.suppress(KafkaError):
+                await self._commit_on_revoke.commit()
+            await consumer.stop()
+
     def _require_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             raise RuntimeError("SelectionResponder.start() must be awaited before handling requests")
@@ -287,30 +370,24 @@ class SelectionResponder:
 
 
 def register_selection(app: faust.App, settings: Settings) -> SelectionResponder:
-    """Attach the responder agent to `app`; its views start and stop with the agent."""
+    """Run the responder with the app: its views, its consumer group and its reply producer
+    start once the worker's tables are recovered and stop with the worker."""
     responder = SelectionResponder(settings)
-    requests = app.topic(settings.topic(TopicName.SELECTION_REQUESTS), key_type=bytes, value_type=bytes)
 
-    @app.agent(requests, name="modelrouter.selection")
-    async def respond(stream: StreamT[bytes]) -> None:
-        # Started here, not in an app task: tasks run after the agents, and a request must not
-        # be answered from views that have not read their topics yet.
+    @app.task  # type: ignore[untyped-decorator]  # faust's decorator is untyped
+    async def respond() -> None:
         await responder.start()
+        # What start-up built (modules, views, the restored index) lives as long as the
+        # process: out of the collector's way, a full collection no longer walks it all,
+        # which showed as 30-70 ms stalls in the selection latency's tail (docs/benchmarks.md).
+        gc.collect()
+        gc.freeze()
         try:
-            async for event in stream.events():
-                msg = event.message
-                started = time.time()
-                await responder.handle(
-                    event.value, topic=msg.topic, partition=msg.partition, offset=msg.offset
-                )
-                done = time.time()
-                if len(responder.stats.wait_ms) < 100_000:
-                    responder.stats.wait_ms.append((started - msg.timestamp) * 1000.0)
-                    responder.stats.handle_ms.append((done - started) * 1000.0)
+            await responder.serve()
         finally:
             await responder.stop()
 
-    @app.timer(10.0)  # type: ignore[untyped-decorator]  # faust's decorator is untyped
+    @app.timer(10.0)  # type: ignore[untyped-decorator]
     async def report() -> None:
         s = responder.stats
         log.info(
