@@ -33,6 +33,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from modelrouter.agents import EventPublisher
 from modelrouter.agents.workload import Workload
 from modelrouter.schemas import EVENT_TOPICS, Settings, decode_event
+from modelrouter.streams.event_reader import progress_group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,7 +106,8 @@ async def committed(settings: Settings, tps: list[TopicPartition]) -> int:
     admin = AIOKafkaAdminClient(**settings.aiokafka_kwargs())
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(settings.app_id)
+        # The event readers commit their progress to this group (streams/event_reader.py).
+        offsets = await admin.list_consumer_group_offsets(progress_group(settings))
         return sum(offsets[tp].offset for tp in tps if tp in offsets and offsets[tp].offset > 0)
     finally:
         await admin.close()

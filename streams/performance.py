@@ -36,6 +36,7 @@ from modelrouter.schemas import (
 
 from .batching import PartitionEvent, as_current_event, by_partition, unacked_batches
 from .buckets import BucketStats, FoldTally, fold_batch, from_bytes, is_too_old, to_bytes
+from .event_reader import EventReader
 from .model_health import ModelHealth, fold_health, health_from_bytes, health_to_bytes
 from .summaries import final_summaries, provisional_summaries, scorecard_for, to_record
 from .tables import DurableTable, await_changelog, partition_of
@@ -161,7 +162,9 @@ class Folder:
         return None if raw is None else health_from_bytes(raw)
 
     def assigned_partitions(self) -> set[int]:
-        topic = self.settings.topic(TopicName.TASK_COMPLETED)
+        """The partitions faust gave this worker (of `failover-in`, co-partitioned with the
+        tables; the event readers read the same partitions of the event topics)."""
+        topic = self.failover_in_name
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
 
     async def ensure_index(self, generation: int) -> None:
@@ -216,24 +219,24 @@ class Folder:
 
     # -- folding ----------------------------------------------------------------------------
 
-    def fold_events(self, partition: int, events: Sequence[EventT[Any]], wall: float) -> list[Any]:
-        """Fold one partition's events of the three event topics; return output futures."""
+    def fold_records(self, partition: int, records: Sequence[Any], wall: float) -> list[Any]:
+        """Fold one partition's records of the three event topics (aiokafka ConsumerRecords,
+        in offset order per topic); return the output futures."""
         sends: list[Any] = []
         items: list[tuple[str, int, Any]] = []
         health_items: list[tuple[str, int, TaskCompleted | RateLimited]] = []
         retention_s = self.settings.retention_hours * 3600
         bucket_s = self.settings.bucket_seconds
-        for ev in events:
-            msg = ev.message
+        for rec in records:
             try:
-                parsed = parse_event(ev.value, self.kinds[msg.topic])
+                parsed = parse_event(rec.value, self.kinds[rec.topic])
             except InvalidEventError as exc:
                 letter = dead_letter(
-                    ev.value, str(exc), topic=msg.topic, partition=partition, offset=msg.offset
+                    rec.value, str(exc), topic=rec.topic, partition=partition, offset=rec.offset
                 )
                 sends.append(
                     self.topic(self.settings.topic(TopicName.DEAD_LETTER)).send_soon(
-                        key=ev.key, value=encode(letter)
+                        key=rec.key, value=encode(letter)
                     )
                 )
                 self.counters.dead_lettered += 1
@@ -244,19 +247,19 @@ class Folder:
                 self.counters.expired += 1
                 continue
             self.index.observe(partition, t, wall)
-            source = f"{msg.topic}:{partition}"
-            items.append((source, msg.offset, parsed))
+            source = f"{rec.topic}:{partition}"
+            items.append((source, rec.offset, parsed))
             if isinstance(parsed, Failover):
                 # The "in" side belongs to alternative_model's partition: re-key it there,
                 # carrying the source position so a replayed forward is recognised.
-                headers = {SRC_PARTITION: str(partition).encode(), SRC_OFFSET: str(msg.offset).encode()}
+                headers = {SRC_PARTITION: str(partition).encode(), SRC_OFFSET: str(rec.offset).encode()}
                 sends.append(
                     self.topic(self.failover_in_name).send_soon(
-                        key=parsed.alternative_model.encode("utf-8"), value=ev.value, headers=headers
+                        key=parsed.alternative_model.encode("utf-8"), value=rec.value, headers=headers
                     )
                 )
             else:
-                health_items.append((source, msg.offset, parsed))
+                health_items.append((source, rec.offset, parsed))
         self._fold_buckets(partition, items, "out")
         self._fold_health(health_items)
         sends += self._close_and_expire(partition, wall)
@@ -330,7 +333,7 @@ class Folder:
         """Delete buckets past retention in every owned partition, idle ones included (also
         keys restored from the changelog after a restart), and tombstone their summaries."""
         sends: list[Any] = []
-        topic = self.settings.topic(TopicName.TASK_COMPLETED)
+        topic = self.failover_in_name
         for partition in sorted(self.assigned_partitions()):
             if wall - self._last_expiry.get(partition, 0.0) < self.settings.bucket_seconds:
                 continue
@@ -394,14 +397,26 @@ class Folder:
     def send_records(self, records: list[tuple[str, bytes, Any]]) -> list[Any]:
         return [self.topic(topic).send_soon(key=key, value=value) for topic, key, value in records]
 
+    async def send_cooldown_scorecards(self) -> None:
+        """Scorecards of the models whose cooldown a batch changed, at once (not on the timer):
+        a rate limit must reach selection within a second."""
+        if self.cooldown_changed:
+            changed, self.cooldown_changed = self.cooldown_changed, set()
+            for fut in self.send_records(self.scorecards(changed)):
+                await fut
+
 
 def register_performance(app: faust.App, settings: Settings) -> Folder:
-    """Attach the fold agents and the summary timer to `app`."""
+    """Attach the fold agents, the event reader and the summary timer to `app`."""
     folder = Folder(app, settings)
-    source = app.topic(*folder.kinds, key_type=bytes, value_type=bytes)
     failover_in = app.topic(folder.failover_in_name, key_type=bytes, value_type=bytes)
+    reader = EventReader(app, settings, folder)
 
-    async def durable_batch(stream: StreamT[Any], batch: Sequence[EventT[Any]], in_side: bool) -> None:
+    @app.task  # type: ignore[untyped-decorator]  # faust's decorator is untyped
+    async def read_events() -> None:
+        await reader.run()
+
+    async def durable_batch(stream: StreamT[Any], batch: Sequence[EventT[Any]]) -> None:
         gen = app.consumer_generation_id
         # Events fetched before a rebalance may belong to partitions now owned elsewhere:
         # neither fold nor ack those (their new owner reads them again from the committed
@@ -416,10 +431,7 @@ def register_performance(app: faust.App, settings: Settings) -> Folder:
             sends: list[Any] = []
             for partition, events in by_partition(live).items():
                 with as_current_event(events[-1]):
-                    if in_side:
-                        sends += folder.fold_failovers_in(partition, events, wall)
-                    else:
-                        sends += folder.fold_events(partition, events, wall)
+                    sends += folder.fold_failovers_in(partition, events, wall)
             futures = folder.buckets.take_pending() + folder.health.take_pending() + sends
             await await_changelog(futures, DELIVERY_TIMEOUT_S)
         except Exception:
@@ -430,20 +442,11 @@ def register_performance(app: faust.App, settings: Settings) -> Folder:
         for ev in live:
             await stream.ack(ev)
         folder.counters.batches += 1
-        if folder.cooldown_changed and not in_side:
-            changed, folder.cooldown_changed = folder.cooldown_changed, set()
-            for fut in folder.send_records(folder.scorecards(changed)):
-                await fut
-
-    @app.agent(source, name="modelrouter.fold-events")
-    async def fold_events(stream: StreamT[Any]) -> None:
-        async for batch in unacked_batches(stream, settings.batch_size, settings.batch_within_s):
-            await durable_batch(stream, batch, in_side=False)
 
     @app.agent(failover_in, name="modelrouter.fold-failovers-in")
     async def fold_failovers_in(stream: StreamT[Any]) -> None:
         async for batch in unacked_batches(stream, settings.batch_size, settings.batch_within_s):
-            await durable_batch(stream, batch, in_side=True)
+            await durable_batch(stream, batch)
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust's decorator is untyped
     async def publish_windows() -> None:

@@ -1,0 +1,175 @@
+"""EventReader: the three event topics, read for the partitions this worker's tables own, with
+a plain aiokafka consumer in large batches, not through faust's per-event stream path.
+
+Where a partition was read up to is stored in the worker's own `health` table (one key per
+partition, next to its window clock), written only once a batch's table writes, forwards
+and summaries are all confirmed by Kafka. A restarted or newly assigned worker resumes
+from there; the per-key applied offsets in each bucket make a replayed event count once.
+faust still owns the group membership and the tables: the partitions read here are the
+ones faust assigned this worker for `failover-in`, which is co-partitioned with the tables.
+
+Offsets are also committed to the consumer group `<app_id>-events` after each batch, for
+lag monitoring (`kafka-consumer-groups.sh`) and the benchmarks; the stored positions, not
+these commits, decide where reading resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from modelrouter.schemas import EVENT_TOPICS, Settings, dumps, loads
+
+from .batching import PartitionEvent, as_current_event
+from .tables import await_changelog
+
+if TYPE_CHECKING:
+    from .performance import Folder
+
+__all__ = ["EventReader", "progress_group"]
+
+log = logging.getLogger("modelrouter.streams.event_reader")
+
+FOLD_FAILED_EXIT = 70  # as performance.FOLD_FAILED_EXIT: a batch that cannot be made durable
+DELIVERY_TIMEOUT_S = 60.0
+# One fetch returns up to this much per partition: large batches are what make a batch's
+# fixed costs (RocksDB reads, one changelog write per key) small per event.
+_FETCH_BYTES_PER_PARTITION = 4 * 2**20
+
+
+def progress_group(settings: Settings) -> str:
+    """The consumer group the event readers commit their progress to (for monitoring only)."""
+    return f"{settings.app_id}-events"
+
+
+def position_key(partition: int) -> bytes:
+    return dumps(["position", partition])
+
+
+class EventReader:
+    """Reads the event topics' partitions of this worker's tables and folds them in batches."""
+
+    def __init__(self, app: faust.App, settings: Settings, folder: Folder) -> None:
+        self.app = app
+        self.settings = settings
+        self.folder = folder
+        self.topics = [settings.topic(name) for name in EVENT_TOPICS]
+        self._consumer: AIOKafkaConsumer | None = None
+        self._generation: int | None = None
+        self._partitions: set[int] = set()
+        self._revoking = False
+        self._in_flight = asyncio.Lock()
+        app.on_partitions_revoked.connect(self._on_revoked)
+
+    async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """faust awaits this before it gives the partitions up: let the batch in flight finish
+        (its state reaches the changelog before the next owner restores it) and read no more."""
+        self._revoking = True
+        async with self._in_flight:
+            pass
+
+    def _ready(self) -> bool:
+        recovery = self.app.tables.recovery  # type: ignore[attr-defined]  # on TableManager, not its interface
+        return (
+            self.app.consumer_generation_id is not None
+            and not self.app.rebalancing
+            and not recovery.in_recovery
+            and recovery.completed.is_set()
+        )
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            **self.settings.aiokafka_kwargs(),
+            client_id=f"{self.settings.app_id}-events",
+            group_id=progress_group(self.settings),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=_FETCH_BYTES_PER_PARTITION,
+            fetch_max_bytes=4 * _FETCH_BYTES_PER_PARTITION,
+        )
+        self._consumer = consumer
+        await consumer.start()
+        try:
+            while True:
+                generation = self.app.consumer_generation_id
+                if self._revoking or generation != self._generation:
+                    if not self._ready() or self.app.consumer_generation_id != generation:
+                        await asyncio.sleep(0.05)
+                        continue
+                    await self._assign(consumer, generation)
+                if not self._partitions:
+                    await asyncio.sleep(0.2)
+                    continue
+                batches = await consumer.getmany(timeout_ms=200, max_records=self.settings.batch_size)
+                if not batches:
+                    continue
+                async with self._in_flight:
+                    if self._revoking or self.app.consumer_generation_id != self._generation:
+                        continue  # fetched before a rebalance: the positions stay, re-read later
+                    await self._fold(consumer, batches)
+        finally:
+            self._consumer = None
+            await consumer.stop()
+
+    async def _assign(self, consumer: AIOKafkaConsumer, generation: int | None) -> None:
+        """Read the partitions faust gave this worker, each from its stored position."""
+        folder = self.folder
+        assert generation is not None
+        self._revoking = False  # a revocation during the awaits below sets it again
+        await folder.ensure_index(generation)
+        partitions = folder.assigned_partitions()
+        tps = [TopicPartition(t, p) for t in self.topics for p in sorted(partitions)]
+        consumer.assign(tps)
+        positions = {p: self.stored_positions(p) for p in partitions}
+        for tp in tps:
+            offset = positions[tp.partition].get(tp.topic)
+            if offset is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, offset)
+        self._partitions, self._generation = partitions, generation
+        log.info("reading events of partitions %s from their stored positions", sorted(partitions))
+
+    def stored_positions(self, partition: int) -> dict[str, int]:
+        with as_current_event(PartitionEvent(self.folder.failover_in_name, partition)):
+            raw = self.folder.health.get(position_key(partition))
+        return {} if raw is None else dict(loads(raw))
+
+    async def _fold(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Any]]) -> None:
+        folder = self.folder
+        wall = time.time()
+        by_partition: dict[int, list[Any]] = {}
+        for tp, records in batches.items():
+            by_partition.setdefault(tp.partition, []).extend(records)
+        try:
+            sends: list[Any] = []
+            for partition, records in by_partition.items():
+                with as_current_event(PartitionEvent(folder.failover_in_name, partition)):
+                    sends += folder.fold_records(partition, records, wall)
+            futures = folder.buckets.take_pending() + folder.health.take_pending() + sends
+            await await_changelog(futures, DELIVERY_TIMEOUT_S)
+            # Only now, with every effect of the batch in Kafka, move the stored positions on.
+            for partition in by_partition:
+                stored = self.stored_positions(partition)
+                for tp, records in batches.items():
+                    if tp.partition == partition:
+                        stored[tp.topic] = records[-1].offset + 1
+                with as_current_event(PartitionEvent(folder.failover_in_name, partition)):
+                    folder.health[position_key(partition)] = dumps(stored)
+            await await_changelog(folder.health.take_pending(), DELIVERY_TIMEOUT_S)
+        except Exception:
+            log.critical("a batch could not be made durable; exiting for a clean replay", exc_info=True)
+            os._exit(FOLD_FAILED_EXIT)
+        folder.counters.batches += 1
+        try:
+            await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+        except KafkaError as exc:  # monitoring only: the stored positions are what count
+            log.debug("could not commit progress offsets: %r", exc)
+        await folder.send_cooldown_scorecards()
