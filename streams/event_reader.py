@@ -66,6 +66,9 @@ class EventReader:
         self._partitions: set[int] = set()
         self._revoking = False
         self._in_flight = asyncio.Lock()
+        self._progress: dict[TopicPartition, int] = {}
+        self._last_commit = 0.0
+        self._committing: asyncio.Task[None] | None = None
         app.on_partitions_revoked.connect(self._on_revoked)
 
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -107,8 +110,9 @@ class EventReader:
                 if not self._partitions:
                     await asyncio.sleep(0.2)
                     continue
-                batches = await consumer.getmany(timeout_ms=200, max_records=self.settings.batch_size)
+                batches = await self._next_batch(consumer)
                 if not batches:
+                    self._commit_progress(consumer)  # the last batch's progress, once idle
                     continue
                 async with self._in_flight:
                     if self._revoking or self.app.consumer_generation_id != self._generation:
@@ -117,6 +121,27 @@ class EventReader:
         finally:
             self._consumer = None
             await consumer.stop()
+
+    async def _next_batch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
+        """Up to batch_size records, waiting at most batch_within_s after the first for more:
+        a batch's cost is mostly per key it touches, so fuller batches cost less per event."""
+        size, within = self.settings.batch_size, self.settings.batch_within_s
+        batches: dict[TopicPartition, list[Any]] = dict(
+            await consumer.getmany(timeout_ms=200, max_records=size)
+        )
+        count = sum(len(records) for records in batches.values())
+        if not count:
+            return batches
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while count < size and (left := deadline - loop.time()) > 0:
+            more = await consumer.getmany(timeout_ms=max(1, int(left * 1000)), max_records=size - count)
+            if not more:
+                break
+            for tp, records in more.items():
+                batches.setdefault(tp, []).extend(records)
+                count += len(records)
+        return batches
 
     async def _assign(self, consumer: AIOKafkaConsumer, generation: int | None) -> None:
         """Read the partitions faust gave this worker, each from its stored position."""
@@ -153,9 +178,13 @@ class EventReader:
             for partition, records in by_partition.items():
                 with as_current_event(PartitionEvent(folder.failover_in_name, partition)):
                     sends += folder.fold_records(partition, records, wall)
+            # Also the previous batch's position writes (below): awaited with this batch's
+            # writes, not on their own, which saved a round trip to the broker per batch.
             futures = folder.buckets.take_pending() + folder.health.take_pending() + sends
             await await_changelog(futures, DELIVERY_TIMEOUT_S)
             # Only now, with every effect of the batch in Kafka, move the stored positions on.
+            # Should the worker die before these writes reach the changelog, the batch is read
+            # again from the previous position, and the per-key applied offsets skip it.
             for partition in by_partition:
                 stored = self.stored_positions(partition)
                 for tp, records in batches.items():
@@ -163,13 +192,26 @@ class EventReader:
                         stored[tp.topic] = records[-1].offset + 1
                 with as_current_event(PartitionEvent(folder.failover_in_name, partition)):
                     folder.health[position_key(partition)] = dumps(stored)
-            await await_changelog(folder.health.take_pending(), DELIVERY_TIMEOUT_S)
         except Exception:
             log.critical("a batch could not be made durable; exiting for a clean replay", exc_info=True)
             os._exit(FOLD_FAILED_EXIT)
         folder.counters.batches += 1
-        try:
-            await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
-        except KafkaError as exc:  # monitoring only: the stored positions are what count
-            log.debug("could not commit progress offsets: %r", exc)
+        self._progress.update({tp: records[-1].offset + 1 for tp, records in batches.items()})
+        self._commit_progress(consumer)
         await folder.send_cooldown_scorecards()
+
+    def _commit_progress(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit the progress offsets (monitoring only) at most once a second, in the background."""
+        now = time.monotonic()
+        if not self._progress or now - self._last_commit < 1.0 or (self._committing is not None and not self._committing.done()):
+            return
+        self._last_commit = now
+        offsets, self._progress = self._progress, {}
+
+        async def commit() -> None:
+            try:
+                await consumer.commit(offsets)
+            except KafkaError as exc:  # the stored positions are what count
+                log.debug("could not commit progress offsets: %r", exc)
+
+        self._committing = asyncio.create_task(commit())
