@@ -204,7 +204,11 @@ class EventReader:
     def _commit_progress(self, consumer: AIOKafkaConsumer) -> None:
         """Commit the progress offsets (monitoring only) at most once a second, in the background."""
         now = time.monotonic()
-        if not self._progress or now - self._last_commit < 1.0 or (self._committing is not None and not self._committing.done()):
+        if (
+            not self._progress
+            or now - self._last_commit < 1.0
+            or (self._committing is not None and not self._committing.done())
+        ):
             return
         self._last_commit = now
         offsets, self._progress = self._progress, {}

@@ -6,6 +6,7 @@ Pure: the responder (streams/selection.py) holds the `summaries` topic and passe
 from __future__ import annotations
 
 import math
+import struct
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -56,37 +57,66 @@ class _Bucket(Protocol):
     def failovers_in(self) -> int: ...
 
 
+# requests, successes, cost_total, rate_limited, failovers_out, failovers_in
+_NUMBERS = struct.Struct("<qqdqqq")
+# Bucket starts shared by every row of the same minute (a datetime is 48 bytes); bounded.
+_STARTS: dict[datetime, datetime] = {}
+_STARTS_MAX = 100_000
+
+
+def _shared_start(start: datetime) -> datetime:
+    shared = _STARTS.get(start)
+    if shared is None:
+        if len(_STARTS) >= _STARTS_MAX:
+            _STARTS.clear()
+        shared = _STARTS[start] = start
+    return shared
+
+
 @dataclass(frozen=True, slots=True)
 class BucketRow:
-    """The part of a bucket's WindowSummary that summary queries sum: about a tenth of the
-    memory of the pydantic record. A worker holds one per (model, agent, bucket) of the
-    retention period: 24 h of 1-minute buckets of 50 models x 9 agent keys is 648,000 rows."""
+    """The part of a bucket's WindowSummary that summary queries sum, packed: ~290 bytes a row
+    less than the same fields as Python objects, ~45 times less than the pydantic record.
+    A worker holds one per (model, agent key, bucket) of the retention period: 24 h of
+    1-minute buckets of 50 models x 9 agent keys is 648,000 rows."""
 
     window: ClassVar[str] = "bucket"
     model_id: str
     agent_type: str | None
     window_start: datetime
-    requests: int
-    successes: int
-    cost_total: float
-    rate_limited: int
-    failovers_out: int
-    failovers_in: int
+    numbers: bytes
 
     @classmethod
     def of(cls, s: WindowSummary) -> BucketRow:
         agent = None if s.agent_type is None else sys.intern(s.agent_type)
-        return cls(
-            sys.intern(s.model_id),
-            agent,
-            s.window_start,
-            s.requests,
-            s.successes,
-            s.cost_total,
-            s.rate_limited,
-            s.failovers_out,
-            s.failovers_in,
+        numbers = _NUMBERS.pack(
+            s.requests, s.successes, s.cost_total, s.rate_limited, s.failovers_out, s.failovers_in
         )
+        return cls(sys.intern(s.model_id), agent, _shared_start(s.window_start), numbers)
+
+    @property
+    def requests(self) -> int:
+        return int(_NUMBERS.unpack(self.numbers)[0])
+
+    @property
+    def successes(self) -> int:
+        return int(_NUMBERS.unpack(self.numbers)[1])
+
+    @property
+    def cost_total(self) -> float:
+        return float(_NUMBERS.unpack(self.numbers)[2])
+
+    @property
+    def rate_limited(self) -> int:
+        return int(_NUMBERS.unpack(self.numbers)[3])
+
+    @property
+    def failovers_out(self) -> int:
+        return int(_NUMBERS.unpack(self.numbers)[4])
+
+    @property
+    def failovers_in(self) -> int:
+        return int(_NUMBERS.unpack(self.numbers)[5])
 
 
 class BucketIndex:

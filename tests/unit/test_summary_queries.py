@@ -106,7 +106,11 @@ def test_index_keeps_the_latest_row_per_key_and_drops_tombstones() -> None:
     trailing = row("a", None, 60, 9, 9, 0.09, window="1h", p50=50.0)
     index.apply(trailing.key, trailing)
     assert len(index) == 3
-    assert list(index.buckets(None)) == [BucketRow("a", None, second.window_start, 5, 4, 0.05, 1, 2, 3)]
+    (kept,) = index.buckets(None)
+    assert kept == BucketRow.of(second)
+    assert (kept.model_id, kept.agent_type, kept.window_start) == ("a", None, second.window_start)
+    assert (kept.requests, kept.successes, kept.cost_total) == (5, 4, 0.05)
+    assert (kept.rate_limited, kept.failovers_out, kept.failovers_in) == (1, 2, 3)
     reply = index.reply(ask(hours=1), NOW)
     assert reply.requests_by_model == {"a": 5}
     assert reply.models[0].latency_p50_ms == 50.0
