@@ -28,7 +28,7 @@ from aiokafka.errors import KafkaError
 from modelrouter.schemas import EVENT_TOPICS, Settings, dumps, loads
 
 from .batching import PartitionEvent, as_current_event
-from .tables import await_changelog
+from .tables import DELIVERY_TIMEOUT_S, FOLD_FAILED_EXIT, await_changelog
 
 if TYPE_CHECKING:
     from .performance import Folder
@@ -37,8 +37,6 @@ __all__ = ["EventReader", "progress_group"]
 
 log = logging.getLogger("modelrouter.streams.event_reader")
 
-FOLD_FAILED_EXIT = 70  # as performance.FOLD_FAILED_EXIT: a batch that cannot be made durable
-DELIVERY_TIMEOUT_S = 60.0
 # Fetch sizes: a batch of 5,000 events is ~2 MB; bigger fetches gave no more speed and
 # more resident memory (prefetched records wait decoded in the consumer).
 _FETCH_BYTES_PER_PARTITION = 2**20

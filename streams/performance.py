@@ -1,9 +1,11 @@
-"""The fold agents: the three event topics (and failovers re-keyed by alternative model) into
-the bucket and health tables, exactly once; dead letters; final and provisional summaries.
+"""The folds: the three event topics (read by EventReader) and failovers re-keyed by
+alternative model (a faust agent) into the bucket and health tables, exactly once; dead
+letters; final and provisional summaries.
 
-Each batch: decode (invalid records go to dead-letter), fold per partition with the
-partition's event as faust's current event (one table write per key), send summaries,
-await every changelog and output record, and only then ack the batch's offsets.
+Each batch: decode (invalid records go to dead-letter), fold per partition with one of the
+partition's events as faust's current event (one table write per key), send summaries,
+await every changelog and output record, and only then move the batch's position on
+(stored positions for the event topics, acked offsets for `failover-in`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from .buckets import BucketStats, FoldTally, fold_batch, from_bytes, is_too_old,
 from .event_reader import EventReader
 from .model_health import ModelHealth, fold_health, health_from_bytes, health_to_bytes
 from .summaries import final_summaries, provisional_summaries, scorecard_for, to_record
-from .tables import DurableTable, await_changelog, partition_of
+from .tables import DELIVERY_TIMEOUT_S, FOLD_FAILED_EXIT, DurableTable, await_changelog, partition_of
 from .validation import dead_letter, parse_event
 from .windows import WindowIndex
 
@@ -47,8 +49,6 @@ __all__ = ["FOLD_FAILED_EXIT", "Folder", "register_performance"]
 
 log = logging.getLogger("modelrouter.streams.performance")
 
-FOLD_FAILED_EXIT = 70  # exit code when a batch cannot be made durable (EX_SOFTWARE)
-DELIVERY_TIMEOUT_S = 60.0
 # Every batch rewrites the keys it touched, so a changelog holds many versions of each key.
 # Small segments and an eager cleaner let compaction keep up, so a worker restoring a table
 # (a new machine, or an empty state folder) reads about one record per key, not its history.
