@@ -65,25 +65,46 @@ class EventReader:
         self._partitions: set[int] = set()
         self._revoking = False
         self._in_flight = asyncio.Lock()
+        self._recovered_for: int | None = None  # the generation whose table recovery completed
         self._progress: dict[TopicPartition, int] = {}
         self._last_commit = 0.0
         self._committing: asyncio.Task[None] | None = None
         app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_rebalance_complete.connect(self._on_recovered)
 
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         """faust awaits this before it gives the partitions up: let the batch in flight finish
         (its state reaches the changelog before the next owner restores it) and read no more."""
         self._revoking = True
+        self._recovered_for = None
         async with self._in_flight:
             pass
 
+    async def _on_recovered(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """faust sends this when the tables of the current assignment are restored. It runs in
+        faust's recovery task: a newer rebalance's recovery is still pending (its start signal
+        set) if this completion belongs to an older assignment."""
+        if not self._recovery.signal_recovery_start.is_set():
+            self._recovered_for = self.app.consumer_generation_id
+
+    @property
+    def _recovery(self) -> Any:
+        return self.app.tables.recovery  # type: ignore[attr-defined]  # on TableManager, not its interface
+
     def _ready(self) -> bool:
-        recovery = self.app.tables.recovery  # type: ignore[attr-defined]  # on TableManager, not its interface
+        """The tables of the current assignment are restored: folding may start.
+
+        faust's `recovery.completed` stays set from the previous assignment, and `in_recovery`
+        is set only once recovery has started, so a fold started in between wrote into
+        partitions that recovery then rewound (a SIGKILL test lost failovers that way)."""
+        recovery = self._recovery
+        generation = self.app.consumer_generation_id
         return (
-            self.app.consumer_generation_id is not None
+            generation is not None
+            and self._recovered_for == generation
             and not self.app.rebalancing
             and not recovery.in_recovery
-            and recovery.completed.is_set()
+            and not recovery.signal_recovery_start.is_set()
         )
 
     async def run(self) -> None:
@@ -114,8 +135,15 @@ class EventReader:
                     self._commit_progress(consumer)  # the last batch's progress, once idle
                     continue
                 async with self._in_flight:
-                    if self._revoking or self.app.consumer_generation_id != self._generation:
-                        continue  # fetched before a rebalance: the positions stay, re-read later
+                    if (
+                        self._revoking
+                        or not self._ready()
+                        or self.app.consumer_generation_id != self._generation
+                    ):
+                        # Fetched around a rebalance: not folded. Assign again, which seeks
+                        # every partition back to its stored position.
+                        self._generation = None
+                        continue
                     await self._fold(consumer, batches)
         finally:
             self._consumer = None

@@ -138,6 +138,38 @@ async def test_a_worker_joining_mid_stream_keeps_totals_exact(
     assert pa and pb and not pa & pb, (pa, pb)
 
 
+@pytest.mark.timeout(600)
+async def test_a_worker_taking_over_a_dead_workers_partitions_keeps_totals_exact(
+    kafka_settings: Settings, worker_factory, tmp_path
+) -> None:
+    """Two workers share the work; one is SIGKILLed mid-stream, and the other takes over its
+    partitions once its session expires: restoring their tables while it is folding its own."""
+    first = kafka_settings.model_copy(update={"session_timeout_s": 6.0})
+    second = first.model_copy(update={"data_dir": tmp_path / "worker-2"})
+    events = list(Workload(models=20, seed=14).events(60_000))
+    want = truth(events)
+    a, b = worker_factory(first), worker_factory(second)
+    a.start()
+    b.start()
+    for _ in range(120):
+        pa, pb = _owned(a.log_text()), _owned(b.log_text())
+        if pa and pb and not pa & pb:
+            break
+        await asyncio.sleep(0.5)
+    publishing = asyncio.create_task(publish_all(first, events, chunk=2000, pause_s=0.2))
+    await asyncio.sleep(2.0)
+    a.kill()
+    await publishing
+
+    async def current() -> dict[str, dict[str, int]]:
+        return await bucket_totals(first)
+
+    got = await eventually(current, lambda g: g == want, timeout_s=240, every_s=2)
+    assert differences(got, want) == {}, b.log_text()[-3000:]
+    assert b.alive()
+    assert _owned(b.log_text()) == {0, 1, 2, 3}
+
+
 def _owned(log: str) -> set[int]:
     """The partitions a worker said it owned when it last indexed its state."""
     found = re.findall(r"owns partitions \[([0-9, ]*)\]", log)
