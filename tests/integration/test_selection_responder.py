@@ -112,7 +112,7 @@ SCORECARDS = [
         successes=148,
         latency_p95_ms=800,
         quality_mean=0.92,
-        cooldown_until=NOW + timedelta(minutes=10),
+        cooldown_until=NOW + timedelta(hours=2),  # NOW is import time: outlast a slow session
     ),
     Scorecard(
         model_id="gemini-flash",
