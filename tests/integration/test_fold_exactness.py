@@ -139,11 +139,13 @@ async def test_a_worker_joining_mid_stream_keeps_totals_exact(
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize("killed", ["mid-stream", "before any event"])
 async def test_a_worker_taking_over_a_dead_workers_partitions_keeps_totals_exact(
-    kafka_settings: Settings, worker_factory, tmp_path
+    kafka_settings: Settings, worker_factory, tmp_path, killed: str
 ) -> None:
-    """Two workers share the work; one is SIGKILLed mid-stream, and the other takes over its
-    partitions once its session expires: restoring their tables while it is folding its own."""
+    """Two workers share the work; one is SIGKILLed, and the other takes over its partitions
+    once its session expires: restoring their tables while it is folding its own. Killed
+    before any event, the dead worker's partitions hold only what the survivor forwarded."""
     first = kafka_settings.model_copy(update={"session_timeout_s": 6.0})
     second = first.model_copy(update={"data_dir": tmp_path / "worker-2"})
     events = list(Workload(models=20, seed=14).events(60_000))
@@ -156,6 +158,8 @@ async def test_a_worker_taking_over_a_dead_workers_partitions_keeps_totals_exact
         if pa and pb and not pa & pb:
             break
         await asyncio.sleep(0.5)
+    if killed == "before any event":
+        a.kill()
     publishing = asyncio.create_task(publish_all(first, events, chunk=2000, pause_s=0.2))
     await asyncio.sleep(2.0)
     a.kill()
