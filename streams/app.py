@@ -50,6 +50,4 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.web_port or 6066,
         # Tables whose changelog sends the folds await before acking (streams/tables.py).
         Table=DurableTable,
-        # Drain an in-flight batch before a rebalance hands its partitions on.
-        stream_wait_empty=True,
     )

@@ -1,12 +1,14 @@
-"""EventReader: the three event topics, read for the partitions this worker's tables own, with
-a plain aiokafka consumer in large batches, not through faust's per-event stream path.
+"""EventReader: the three event topics and `failover-in`, read for the partitions this worker's
+tables own, with a plain aiokafka consumer in large batches, not through faust's per-event
+stream path.
 
 Where a partition was read up to is stored in the worker's own `health` table (one key per
 partition, next to its window clock), written only once a batch's table writes, forwards
 and summaries are all confirmed by Kafka. A restarted or newly assigned worker resumes
 from there; the per-key applied offsets in each bucket make a replayed event count once.
 faust still owns the group membership and the tables: the partitions read here are the
-ones faust assigned this worker for `failover-in`, which is co-partitioned with the tables.
+ones faust assigned this worker of the internal `assignment` topic (no records; it exists
+so that faust assigns partitions), co-partitioned with the tables.
 
 Offsets are also committed to the consumer group `<app_id>-events` after each batch, for
 lag monitoring (`kafka-consumer-groups.sh`) and the benchmarks; the stored positions, not
@@ -59,7 +61,7 @@ class EventReader:
         self.app = app
         self.settings = settings
         self.folder = folder
-        self.topics = [settings.topic(name) for name in EVENT_TOPICS]
+        self.topics = [settings.topic(name) for name in EVENT_TOPICS] + [folder.failover_in_name]
         self._consumer: AIOKafkaConsumer | None = None
         self._generation: int | None = None
         self._partitions: set[int] = set()
@@ -203,8 +205,13 @@ class EventReader:
         try:
             sends: list[Any] = []
             for partition, records in by_partition.items():
+                events = [r for r in records if r.topic != folder.failover_in_name]
+                forwarded = [r for r in records if r.topic == folder.failover_in_name]
                 with as_current_event(PartitionEvent(folder.failover_in_name, partition)):
-                    sends += folder.fold_records(partition, records, wall)
+                    if events:
+                        sends += folder.fold_records(partition, events, wall)
+                    if forwarded:
+                        sends += folder.fold_failovers_in(partition, forwarded, wall)
             # Also the previous batch's position writes (below): awaited with this batch's
             # writes, not on their own, which saved a round trip to the broker per batch.
             futures = folder.buckets.take_pending() + folder.health.take_pending() + sends

@@ -1,18 +1,17 @@
-"""The folds: the three event topics (read by EventReader) and failovers re-keyed by
-alternative model (a faust agent) into the bucket and health tables, exactly once; dead
+"""The folds: the three event topics and failovers re-keyed by alternative model
+(`failover-in`), read by EventReader, into the bucket and health tables, exactly once; dead
 letters; final and provisional summaries.
 
-Each batch: decode (invalid records go to dead-letter), fold per partition with one of the
-partition's events as faust's current event (one table write per key), send summaries,
-await every changelog and output record, and only then move the batch's position on
-(stored positions for the event topics, acked offsets for `failover-in`).
+Each batch: decode (invalid records go to dead-letter), fold per partition with a stand-in
+for faust's current event of that partition (one table write per key), send summaries,
+await every changelog and output record, and only then move the partitions' stored read
+positions on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
-from faust.types import EventT, StreamT
+from faust.types import StreamT
 
 from modelrouter.schemas import (
     EVENT_TOPICS,
@@ -36,16 +35,16 @@ from modelrouter.schemas import (
     summary_key,
 )
 
-from .batching import PartitionEvent, as_current_event, by_partition, unacked_batches
+from .batching import PartitionEvent, as_current_event
 from .buckets import BucketStats, FoldTally, fold_batch, from_bytes, is_too_old, to_bytes
 from .event_reader import EventReader
 from .model_health import ModelHealth, fold_health, health_from_bytes, health_to_bytes
 from .summaries import final_summaries, provisional_summaries, scorecard_for, to_record
-from .tables import DELIVERY_TIMEOUT_S, FOLD_FAILED_EXIT, DurableTable, await_changelog, partition_of
+from .tables import FOLD_FAILED_EXIT, DurableTable, partition_of
 from .validation import dead_letter, parse_event
 from .windows import WindowIndex
 
-__all__ = ["FOLD_FAILED_EXIT", "Folder", "register_performance"]
+__all__ = ["ASSIGNMENT_TOPIC", "FOLD_FAILED_EXIT", "Folder", "register_performance"]
 
 log = logging.getLogger("modelrouter.streams.performance")
 
@@ -69,6 +68,8 @@ ROCKSDB_OPTIONS = {
     "block_cache_compressed_size": 8 * 2**20,
 }
 SRC_PARTITION = "mr-src-partition"
+# The internal topic whose partitions faust assigns (no records flow through it).
+ASSIGNMENT_TOPIC = "assignment"
 SRC_OFFSET = "mr-src-offset"
 
 
@@ -131,6 +132,7 @@ class Folder:
         )
         self.kinds = {settings.topic(name): TopicName(name) for name in EVENT_TOPICS}
         self.failover_in_name = settings.topic("failover-in")
+        self.assignment_name = settings.topic(ASSIGNMENT_TOPIC)
         self.index = self._new_index()
         self.generation: int | None = None
         self.counters = FoldCounters()
@@ -162,9 +164,9 @@ class Folder:
         return None if raw is None else health_from_bytes(raw)
 
     def assigned_partitions(self) -> set[int]:
-        """The partitions faust gave this worker (of `failover-in`, co-partitioned with the
-        tables; the event readers read the same partitions of the event topics)."""
-        topic = self.failover_in_name
+        """The partitions faust gave this worker (of the `assignment` topic, co-partitioned with
+        the tables; the event reader reads the same partitions of the topics it folds)."""
+        topic = self.assignment_name
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
 
     async def ensure_index(self, generation: int) -> None:
@@ -265,17 +267,18 @@ class Folder:
         sends += self._close_and_expire(partition, wall)
         return sends
 
-    def fold_failovers_in(self, partition: int, events: Sequence[EventT[Any]], wall: float) -> list[Any]:
+    def fold_failovers_in(self, partition: int, records: Sequence[Any], wall: float) -> list[Any]:
+        """Fold one partition's records of `failover-in` (aiokafka ConsumerRecords)."""
         items: list[tuple[str, int, Any]] = []
-        for ev in events:
-            headers = dict(ev.message.headers or ())
+        for rec in records:
+            headers = dict(rec.headers or ())
             # One guard entry per forwarded event, not a high-water mark per source partition:
             # around a rebalance two workers may forward the same source partition, so the
             # forwards of one partition need not arrive in offset order. Failovers are a
             # small share of events and a bucket's guard entries expire with it.
             position = f"{int(headers[SRC_PARTITION])}:{int(headers[SRC_OFFSET])}"
             source = f"{self.settings.topic(TopicName.FAILOVER)}:in:{position}"
-            parsed = parse_event(ev.value, TopicName.FAILOVER)  # validated before it was forwarded
+            parsed = parse_event(rec.value, TopicName.FAILOVER)  # validated before it was forwarded
             self.index.observe(partition, parsed.occurred_at.timestamp(), wall)
             items.append((source, 0, parsed))
         self._fold_buckets(partition, items, "in")
@@ -407,46 +410,22 @@ class Folder:
 
 
 def register_performance(app: faust.App, settings: Settings) -> Folder:
-    """Attach the fold agents, the event reader and the summary timer to `app`."""
+    """Attach the event reader, the assignment agent and the summary timers to `app`."""
     folder = Folder(app, settings)
-    failover_in = app.topic(folder.failover_in_name, key_type=bytes, value_type=bytes)
     reader = EventReader(app, settings, folder)
+    assignment = app.topic(folder.assignment_name, key_type=bytes, value_type=bytes)
+
+    @app.agent(assignment, name="modelrouter.assignment")
+    async def hold_assignment(stream: StreamT[Any]) -> None:
+        # No records are sent here. Subscribing is what makes faust give this worker some of
+        # the group's partitions and restore those partitions of the tables; the event reader
+        # reads and folds the same partitions of the event topics and of `failover-in`.
+        async for _ in stream:
+            pass
 
     @app.task  # type: ignore[untyped-decorator]  # faust's decorator is untyped
     async def read_events() -> None:
         await reader.run()
-
-    async def durable_batch(stream: StreamT[Any], batch: Sequence[EventT[Any]]) -> None:
-        gen = app.consumer_generation_id
-        # Events fetched before a rebalance may belong to partitions now owned elsewhere:
-        # neither fold nor ack those (their new owner reads them again from the committed
-        # offset). Events of partitions this worker kept are folded: faust does not fetch
-        # a kept partition again, so dropping them would stall its commits for good.
-        owned = app.assignor.assigned_actives()
-        live = [ev for ev in batch if ev.message.generation_id == gen or ev.message.tp in owned]
-        if gen != folder.generation:
-            await folder.ensure_index(gen)
-        wall = time.time()
-        try:
-            sends: list[Any] = []
-            for partition, events in by_partition(live).items():
-                with as_current_event(events[-1]):
-                    sends += folder.fold_failovers_in(partition, events, wall)
-            futures = folder.buckets.take_pending() + folder.health.take_pending() + sends
-            await await_changelog(futures, DELIVERY_TIMEOUT_S)
-        except Exception:
-            # Never ack a batch whose state may not be durable; exiting is what a SIGKILL
-            # does, which the offsets-in-state design already recovers from exactly.
-            log.critical("a batch could not be made durable; exiting for a clean replay", exc_info=True)
-            os._exit(FOLD_FAILED_EXIT)
-        for ev in live:
-            await stream.ack(ev)
-        folder.counters.batches += 1
-
-    @app.agent(failover_in, name="modelrouter.fold-failovers-in")
-    async def fold_failovers_in(stream: StreamT[Any]) -> None:
-        async for batch in unacked_batches(stream, settings.batch_size, settings.batch_within_s):
-            await durable_batch(stream, batch)
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust's decorator is untyped
     async def publish_windows() -> None:

@@ -15,7 +15,7 @@ from modelrouter.agents.admin import ensure_topics
 from modelrouter.schemas import Settings, TopicName, TopicSpec, topic_specs
 
 from .app import create_app
-from .performance import register_performance
+from .performance import ASSIGNMENT_TOPIC, register_performance
 from .selection import register_selection
 
 __all__ = ["build_app", "main"]
@@ -36,11 +36,15 @@ class Worker(faust.Worker):
 
 
 def worker_topics(settings: Settings) -> list[TopicSpec]:
-    """The contract's topics, plus the internal re-keyed failover stream the folds use."""
+    """The contract's topics, plus two internal ones: the re-keyed failover stream the folds
+    use, and the (empty) topic whose partitions faust assigns to the workers."""
     specs = topic_specs(settings)
     failover = specs[TopicName.FAILOVER]
-    internal = TopicSpec(settings.topic("failover-in"), failover.partitions, False, failover.retention_ms)
-    return [*specs.values(), internal]
+    failover_in = TopicSpec(settings.topic("failover-in"), failover.partitions, False, failover.retention_ms)
+    assignment = TopicSpec(
+        settings.topic(ASSIGNMENT_TOPIC), failover.partitions, False, failover.retention_ms
+    )
+    return [*specs.values(), failover_in, assignment]
 
 
 def _libc_trim() -> Callable[[], object] | None:
