@@ -19,8 +19,9 @@ def as_current_event(event: Any) -> Iterator[None]:
     faust picks a table write's changelog partition from the current event, and its
     RocksDB store asserts there is one on every write (faust/stores/rocksdb.py `_set`).
     Outside a faust stream (the event reader, the timers) there is none, so each
-    partition's writes run with a PartitionEvent of that partition set here. `_current_event` is a private ContextVar of faust
-    0.15: this is the only place that touches it.
+    partition's writes run with a PartitionEvent of that partition set here.
+    `_current_event` is a private ContextVar of faust 0.15: this is the only place that
+    touches it.
     """
     token = faust_streams._current_event.set(weakref.ref(event))
     try:
