@@ -108,10 +108,11 @@ def summary_dict(reply: SummaryReply, agent_type: str | None, window_hours: floa
 class _TaskReporter:
     def __init__(
         self,
-        settings: Settings | None,
-        registry: Models | None,
-        publisher: EventPublisher | None,
-        client: SelectionClient | None,
+        settings: Settings | None = None,
+        *,
+        registry: Models | None = None,
+        publisher: EventPublisher | None = None,
+        client: SelectionClient | None = None,
     ) -> None:
         if settings is None:
             settings = registry.settings if isinstance(registry, ModelRegistry) else Settings()
@@ -166,16 +167,6 @@ class PerformanceMonitor(_TaskReporter):
     """Publishes task outcomes (`record`) and reads back windowed per-model performance
     (`get_summary`). The guide's `db_path` is gone: the state is in Kafka (`settings`)."""
 
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        registry: Models | None = None,
-        publisher: EventPublisher | None = None,
-        client: SelectionClient | None = None,
-    ) -> None:
-        super().__init__(settings, registry, publisher, client)
-
     async def get_summary(
         self, agent_type: AgentType | str | None = None, window_hours: float = 24.0
     ) -> dict[str, Any]:
@@ -189,16 +180,6 @@ class CostTracker(_TaskReporter):
     `record` publishes a TaskCompleted like PerformanceMonitor's: publish each task once,
     through one of them (the facade uses PerformanceMonitor), or it counts twice.
     """
-
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        registry: Models | None = None,
-        publisher: EventPublisher | None = None,
-        client: SelectionClient | None = None,
-    ) -> None:
-        super().__init__(settings, registry, publisher, client)
 
     def estimate_cost(self, model_id: str, input_tokens: int, output_tokens: int) -> float:
         """USD at the registry's list prices; KeyError for a model not in the registry."""

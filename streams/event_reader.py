@@ -10,7 +10,7 @@ faust still owns the group membership and the tables: the partitions read here a
 ones faust assigned this worker of the internal `assignment` topic (no records; it exists
 so that faust assigns partitions), co-partitioned with the tables.
 
-Offsets are also committed to the consumer group `<app_id>-events` after each batch, for
+Offsets are also committed to the consumer group `<app_id>-events` about once a second, for
 lag monitoring (`kafka-consumer-groups.sh`) and the benchmarks; the stored positions, not
 these commits, decide where reading resumes.
 """
@@ -62,7 +62,6 @@ class EventReader:
         self.settings = settings
         self.folder = folder
         self.topics = [settings.topic(name) for name in EVENT_TOPICS] + [folder.failover_in_name]
-        self._consumer: AIOKafkaConsumer | None = None
         self._generation: int | None = None
         self._partitions: set[int] = set()
         self._revoking = False
@@ -119,7 +118,6 @@ class EventReader:
             max_partition_fetch_bytes=_FETCH_BYTES_PER_PARTITION,
             fetch_max_bytes=_FETCH_BYTES,
         )
-        self._consumer = consumer
         await consumer.start()
         try:
             while True:
@@ -148,7 +146,6 @@ class EventReader:
                         continue
                     await self._fold(consumer, batches)
         finally:
-            self._consumer = None
             await consumer.stop()
 
     async def _next_batch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
@@ -200,18 +197,15 @@ class EventReader:
         folder = self.folder
         wall = time.time()
         by_partition: dict[int, list[Any]] = {}
+        ends: dict[int, dict[str, int]] = {}  # where each partition's topics were read up to
         for tp, records in batches.items():
             by_partition.setdefault(tp.partition, []).extend(records)
+            ends.setdefault(tp.partition, {})[tp.topic] = records[-1].offset + 1
         try:
             sends: list[Any] = []
             for partition, records in by_partition.items():
-                events = [r for r in records if r.topic != folder.failover_in_name]
-                forwarded = [r for r in records if r.topic == folder.failover_in_name]
                 with as_current_event(PartitionEvent(folder.failover_in_name, partition)):
-                    if events:
-                        sends += folder.fold_records(partition, events, wall)
-                    if forwarded:
-                        sends += folder.fold_failovers_in(partition, forwarded, wall)
+                    sends += folder.fold_partition(partition, records, wall)
             # Also the previous batch's position writes (below): awaited with this batch's
             # writes, not on their own, which saved a round trip to the broker per batch.
             futures = folder.buckets.take_pending() + folder.health.take_pending() + sends
@@ -219,11 +213,8 @@ class EventReader:
             # Only now, with every effect of the batch in Kafka, move the stored positions on.
             # Should the worker die before these writes reach the changelog, the batch is read
             # again from the previous position, and the per-key applied offsets skip it.
-            for partition in by_partition:
-                stored = self.stored_positions(partition)
-                for tp, records in batches.items():
-                    if tp.partition == partition:
-                        stored[tp.topic] = records[-1].offset + 1
+            for partition, read_to in ends.items():
+                stored = self.stored_positions(partition) | read_to
                 with as_current_event(PartitionEvent(folder.failover_in_name, partition)):
                     folder.health[position_key(partition)] = dumps(stored)
         except Exception:

@@ -221,9 +221,18 @@ class Folder:
 
     # -- folding ----------------------------------------------------------------------------
 
-    def fold_records(self, partition: int, records: Sequence[Any], wall: float) -> list[Any]:
-        """Fold one partition's records of the three event topics (aiokafka ConsumerRecords,
-        in offset order per topic); return the output futures."""
+    def fold_partition(self, partition: int, records: Sequence[Any], wall: float) -> list[Any]:
+        """Fold one partition's records of a batch (aiokafka ConsumerRecords of the event topics
+        and `failover-in`, in offset order per topic), then close what is due, once; return
+        the output futures. The caller sets the partition's current event (as_current_event)."""
+        events = [r for r in records if r.topic != self.failover_in_name]
+        forwarded = [r for r in records if r.topic == self.failover_in_name]
+        sends = self._fold_events(partition, events, wall)
+        self._fold_forwarded(partition, forwarded, wall)
+        return sends + self._close_and_expire(partition, wall)
+
+    def _fold_events(self, partition: int, records: Sequence[Any], wall: float) -> list[Any]:
+        """The three event topics' records: buckets, health, dead letters, forwards."""
         sends: list[Any] = []
         items: list[tuple[str, int, Any]] = []
         health_items: list[tuple[str, int, TaskCompleted | RateLimited]] = []
@@ -264,11 +273,10 @@ class Folder:
                 health_items.append((source, rec.offset, parsed))
         self._fold_buckets(partition, items, "out")
         self._fold_health(health_items)
-        sends += self._close_and_expire(partition, wall)
         return sends
 
-    def fold_failovers_in(self, partition: int, records: Sequence[Any], wall: float) -> list[Any]:
-        """Fold one partition's records of `failover-in` (aiokafka ConsumerRecords)."""
+    def _fold_forwarded(self, partition: int, records: Sequence[Any], wall: float) -> None:
+        """`failover-in` records: the failovers of this partition's models as alternative."""
         items: list[tuple[str, int, Any]] = []
         for rec in records:
             headers = dict(rec.headers or ())
@@ -282,7 +290,6 @@ class Folder:
             self.index.observe(partition, parsed.occurred_at.timestamp(), wall)
             items.append((source, 0, parsed))
         self._fold_buckets(partition, items, "in")
-        return self._close_and_expire(partition, wall)
 
     def _fold_buckets(self, partition: int, items: list[tuple[str, int, Any]], side: str) -> None:
         if not items:

@@ -113,25 +113,22 @@ class _Offsets(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's b
     """The next offset of each partition's handled requests, committed now and then and
     before a rebalance hands the partitions on (so the next owner does not answer them again)."""
 
-    def __init__(self) -> None:
-        self._consumer: AIOKafkaConsumer | None = None
-        self._handled: dict[TopicPartition, int] = {}
-
-    def bind(self, consumer: AIOKafkaConsumer, handled: dict[TopicPartition, int]) -> None:
-        self._consumer, self._handled = consumer, handled
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer
+        self.handled: dict[TopicPartition, int] = {}
 
     async def commit(self) -> None:
-        if self._consumer is None or not self._handled:
+        if not self.handled:
             return
-        offsets = dict(self._handled)
+        offsets = dict(self.handled)
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:  # a rebalance is under way
             log.info("could not commit request offsets (%r); the next owner answers them again", exc)
             return
         for tp, offset in offsets.items():
-            if self._handled.get(tp) == offset:
-                del self._handled[tp]
+            if self.handled.get(tp) == offset:
+                del self.handled[tp]
 
     async def on_partitions_revoked(self, revoked: object) -> None:
         await self.commit()
@@ -193,7 +190,6 @@ class SelectionResponder:
         self._dead_letters = settings.topic(TopicName.DEAD_LETTER)
         self._producer: AIOKafkaProducer | None = None
         self._slow_sends: set[asyncio.Task[None]] = set()
-        self._commit_on_revoke = _Offsets()
         self.stats = ResponderStats()
 
     async def start(self) -> None:
@@ -329,7 +325,6 @@ class SelectionResponder:
         """
         settings = self._settings
         consumer = AIOKafkaConsumer(
-            settings.topic(TopicName.SELECTION_REQUESTS),
             **settings.aiokafka_kwargs(),
             client_id=f"{settings.app_id}-selection",
             group_id=f"{settings.app_id}-selection",
@@ -339,9 +334,8 @@ class SelectionResponder:
             heartbeat_interval_ms=int(min(3.0, settings.session_timeout_s / 3) * 1000),
             fetch_max_wait_ms=100,
         )
-        handled: dict[TopicPartition, int] = {}
-        self._commit_on_revoke.bind(consumer, handled)
-        consumer.subscribe([settings.topic(TopicName.SELECTION_REQUESTS)], listener=self._commit_on_revoke)
+        offsets = _Offsets(consumer)
+        consumer.subscribe([settings.topic(TopicName.SELECTION_REQUESTS)], listener=offsets)
         await consumer.start()
         try:
             last_commit = time.monotonic()
@@ -353,14 +347,14 @@ class SelectionResponder:
                         await self.handle(
                             record.value, topic=tp.topic, partition=tp.partition, offset=record.offset
                         )
-                        handled[tp] = record.offset + 1
+                        offsets.handled[tp] = record.offset + 1
                         self.stats.timed(started - record.timestamp / 1000.0, time.time() - started)
-                if handled and time.monotonic() - last_commit >= _COMMIT_EVERY_S:
-                    await self._commit_on_revoke.commit()
+                if offsets.handled and time.monotonic() - last_commit >= _COMMIT_EVERY_S:
+                    await offsets.commit()
                     last_commit = time.monotonic()
         finally:
             with contextlib.suppress(KafkaError):
-                await self._commit_on_revoke.commit()
+                await offsets.commit()
             await consumer.stop()
 
     def _require_producer(self) -> AIOKafkaProducer:

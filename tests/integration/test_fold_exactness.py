@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+from typing import Any
 
 import pytest
 
@@ -74,32 +75,43 @@ async def test_sigkill_at_random_moments_loses_and_doubles_nothing(
         assert abs(got[model]["cost_pico"] / 1e12 - t["cost_pico"] / 1e12) < 1e-9
 
 
+def two_workers(kafka_settings: Settings, worker_factory, tmp_path) -> tuple[Settings, Any, Any]:
+    """Two workers on the same topics, each with its own state folder (not started)."""
+    first = kafka_settings.model_copy(update={"session_timeout_s": 6.0})
+    second = first.model_copy(update={"data_dir": tmp_path / "worker-2"})
+    return first, worker_factory(first), worker_factory(second)
+
+
+async def until_split(a: Any, b: Any | None = None) -> None:
+    """Until `a` owns partitions (and `b`, if given, owns others): the group has settled."""
+    for _ in range(120):
+        pa, pb = _owned(a.log_text()), _owned(b.log_text()) if b is not None else {-1}
+        if pa and pb and not pa & pb:
+            return
+        await asyncio.sleep(0.5)
+
+
+async def assert_totals(settings: Settings, want: dict[str, dict[str, int]], *workers: Any) -> None:
+    """The tables' totals reach the truth (each worker's log tail is shown if they do not)."""
+
+    async def current() -> dict[str, dict[str, int]]:
+        return await bucket_totals(settings)
+
+    got = await eventually(current, lambda g: g == want, timeout_s=240, every_s=2)
+    assert differences(got, want) == {}, [w.log_text()[-3000:] for w in workers]
+
+
 @pytest.mark.timeout(600)
 async def test_two_workers_split_partitions_and_agree_with_the_truth(
     kafka_settings: Settings, worker_factory, tmp_path
 ) -> None:
-    first = kafka_settings.model_copy(update={"session_timeout_s": 6.0})
-    second = first.model_copy(update={"data_dir": tmp_path / "worker-2"})
+    settings, a, b = two_workers(kafka_settings, worker_factory, tmp_path)
     events = list(Workload(models=20, seed=12).events(40_000))
-    want = truth(events)
-    a, b = worker_factory(first), worker_factory(second)
     a.start()
     b.start()
-    # Publish once the group has settled on a split. (A worker joining while batches are in
-    # flight is a rebalance mid-stream; see the note on issue 3: a failover-in count was
-    # seen lost once in that case, so it is not what this test claims.)
-    for _ in range(120):
-        pa, pb = _owned(a.log_text()), _owned(b.log_text())
-        if pa and pb and not pa & pb:
-            break
-        await asyncio.sleep(0.5)
-    await publish_all(first, events)
-
-    async def current() -> dict[str, dict[str, int]]:
-        return await bucket_totals(first)
-
-    got = await eventually(current, lambda g: g == want, timeout_s=240, every_s=2)
-    assert differences(got, want) == {}
+    await until_split(a, b)  # publish once the group has settled (joining mid-stream: below)
+    await publish_all(settings, events)
+    await assert_totals(settings, truth(events), a, b)
     assert a.alive() and b.alive()
     # The partitions were split: each worker's latest assignment is non-empty, and they are disjoint.
     pa, pb = _owned(a.log_text()), _owned(b.log_text())
@@ -113,26 +125,15 @@ async def test_a_worker_joining_mid_stream_keeps_totals_exact(
 ) -> None:
     """Scale-out as users do it: a second worker joins while the first is folding, so the
     rebalance revokes partitions with batches in flight and forwarded failovers in transit."""
-    first = kafka_settings.model_copy(update={"session_timeout_s": 6.0})
-    second = first.model_copy(update={"data_dir": tmp_path / "worker-2"})
+    settings, a, b = two_workers(kafka_settings, worker_factory, tmp_path)
     events = list(Workload(models=20, seed=13).events(60_000))
-    want = truth(events)
-    a, b = worker_factory(first), worker_factory(second)
     a.start()
-    for _ in range(120):
-        if _owned(a.log_text()):
-            break
-        await asyncio.sleep(0.5)
-    publishing = asyncio.create_task(publish_all(first, events, chunk=2000, pause_s=0.2))
+    await until_split(a)
+    publishing = asyncio.create_task(publish_all(settings, events, chunk=2000, pause_s=0.2))
     await asyncio.sleep(2.0)
     b.start()
     await publishing
-
-    async def current() -> dict[str, dict[str, int]]:
-        return await bucket_totals(first)
-
-    got = await eventually(current, lambda g: g == want, timeout_s=240, every_s=2)
-    assert differences(got, want) == {}, (a.log_text()[-3000:], b.log_text()[-3000:])
+    await assert_totals(settings, truth(events), a, b)
     assert a.alive() and b.alive()
     pa, pb = _owned(a.log_text()), _owned(b.log_text())
     assert pa and pb and not pa & pb, (pa, pb)
@@ -146,30 +147,18 @@ async def test_a_worker_taking_over_a_dead_workers_partitions_keeps_totals_exact
     """Two workers share the work; one is SIGKILLed, and the other takes over its partitions
     once its session expires: restoring their tables while it is folding its own. Killed
     before any event, the dead worker's partitions hold only what the survivor forwarded."""
-    first = kafka_settings.model_copy(update={"session_timeout_s": 6.0})
-    second = first.model_copy(update={"data_dir": tmp_path / "worker-2"})
+    settings, a, b = two_workers(kafka_settings, worker_factory, tmp_path)
     events = list(Workload(models=20, seed=14).events(60_000))
-    want = truth(events)
-    a, b = worker_factory(first), worker_factory(second)
     a.start()
     b.start()
-    for _ in range(120):
-        pa, pb = _owned(a.log_text()), _owned(b.log_text())
-        if pa and pb and not pa & pb:
-            break
-        await asyncio.sleep(0.5)
+    await until_split(a, b)
     if killed == "before any event":
         a.kill()
-    publishing = asyncio.create_task(publish_all(first, events, chunk=2000, pause_s=0.2))
+    publishing = asyncio.create_task(publish_all(settings, events, chunk=2000, pause_s=0.2))
     await asyncio.sleep(2.0)
     a.kill()
     await publishing
-
-    async def current() -> dict[str, dict[str, int]]:
-        return await bucket_totals(first)
-
-    got = await eventually(current, lambda g: g == want, timeout_s=240, every_s=2)
-    assert differences(got, want) == {}, b.log_text()[-3000:]
+    await assert_totals(settings, truth(events), b)
     assert b.alive()
     assert _owned(b.log_text()) == {0, 1, 2, 3}
 
