@@ -43,6 +43,11 @@ log = logging.getLogger("modelrouter.streams.event_reader")
 # more resident memory (prefetched records wait decoded in the consumer).
 _FETCH_BYTES_PER_PARTITION = 2**20
 _FETCH_BYTES = 8 * 2**20
+# aiokafka keeps one fetch in flight per broker, for the partitions with nothing buffered.
+# When those are the drained ones (failover-in, caught-up topics) the broker holds the fetch
+# up to this long, while the busy partitions' records run out: 500 ms (the default) stalled
+# a backlog every few batches.
+_FETCH_MAX_WAIT_MS = 25
 
 
 def progress_group(settings: Settings) -> str:
@@ -68,6 +73,7 @@ class EventReader:
         self._in_flight = asyncio.Lock()
         self._recovered_for: int | None = None  # the generation whose table recovery completed
         self._progress: dict[TopicPartition, int] = {}
+        self._read_to: dict[TopicPartition, int] = {}  # next offset to fold, per assigned partition
         self._last_commit = 0.0
         self._committing: asyncio.Task[None] | None = None
         app.on_partitions_revoked.connect(self._on_revoked)
@@ -117,6 +123,7 @@ class EventReader:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=_FETCH_BYTES_PER_PARTITION,
             fetch_max_bytes=_FETCH_BYTES,
+            fetch_max_wait_ms=_FETCH_MAX_WAIT_MS,
         )
         await consumer.start()
         try:
@@ -175,16 +182,19 @@ class EventReader:
         assert generation is not None
         self._revoking = False  # a revocation during the awaits below sets it again
         await folder.ensure_index(generation)
+        folder.start_reading()
         partitions = folder.assigned_partitions()
         tps = [TopicPartition(t, p) for t in self.topics for p in sorted(partitions)]
         consumer.assign(tps)
         positions = {p: self.stored_positions(p) for p in partitions}
+        self._read_to = {}
         for tp in tps:
             offset = positions[tp.partition].get(tp.topic)
             if offset is None:
                 await consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, offset)
+            self._read_to[tp] = offset or 0  # (from the beginning: the log may start later)
         self._partitions, self._generation = partitions, generation
         log.info("reading events of partitions %s from their stored positions", sorted(partitions))
 
@@ -200,12 +210,17 @@ class EventReader:
         ends: dict[int, dict[str, int]] = {}  # where each partition's topics were read up to
         for tp, records in batches.items():
             by_partition.setdefault(tp.partition, []).extend(records)
-            ends.setdefault(tp.partition, {})[tp.topic] = records[-1].offset + 1
+            ends.setdefault(tp.partition, {})[tp.topic] = self._read_to[tp] = records[-1].offset + 1
+        lagging: dict[int, set[str]] = {}  # topics with records left to read, per partition
+        for tp, next_offset in self._read_to.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None and next_offset < highwater:
+                lagging.setdefault(tp.partition, set()).add(tp.topic)
         try:
             sends: list[Any] = []
             for partition, records in by_partition.items():
                 with as_current_event(PartitionEvent(folder.failover_in_name, partition)):
-                    sends += folder.fold_partition(partition, records, wall)
+                    sends += folder.fold_partition(partition, records, wall, lagging.get(partition, ()))
             # Also the previous batch's position writes (below): awaited with this batch's
             # writes, not on their own, which saved a round trip to the broker per batch.
             futures = folder.buckets.take_pending() + folder.health.take_pending() + sends

@@ -11,9 +11,11 @@ positions on.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -42,7 +44,7 @@ from .model_health import ModelHealth, fold_health, health_from_bytes, health_to
 from .summaries import final_summaries, provisional_summaries, scorecard_for, to_record
 from .tables import FOLD_FAILED_EXIT, DurableTable, partition_of
 from .validation import dead_letter, parse_event
-from .windows import WindowIndex
+from .windows import InputClocks, WindowIndex
 
 __all__ = ["ASSIGNMENT_TOPIC", "FOLD_FAILED_EXIT", "Folder", "register_performance"]
 
@@ -71,6 +73,10 @@ SRC_PARTITION = "mr-src-partition"
 # The internal topic whose partitions faust assigns (no records flow through it).
 ASSIGNMENT_TOPIC = "assignment"
 SRC_OFFSET = "mr-src-offset"
+# Decoded buckets kept in memory, oldest dropped first: each batch folds into the buckets of
+# the last minute or two again, and reading one from RocksDB and decoding it cost ~10% of a
+# worker's time (py-spy, docs/benchmarks.md). A full cache holds a few MB of sketches.
+STATS_CACHE_SIZE = 4096
 
 
 @dataclass
@@ -139,6 +145,9 @@ class Folder:
         self.tally = FoldTally()
         self.cooldown_changed: set[str] = set()
         self._last_expiry: dict[int, float] = {}
+        self.inputs = InputClocks()
+        # bucket key -> the table's value, decoded; the very objects the fold updates in place
+        self._stats: dict[tuple[str, str, int], BucketStats] = {}
         self._topics: dict[str, Any] = {}
         self._rebuild_lock = asyncio.Lock()
 
@@ -156,8 +165,29 @@ class Folder:
     # -- reading stored state -------------------------------------------------------------
 
     def load_bucket(self, model: str, agent: str, bucket: int) -> BucketStats | None:
-        raw = self.buckets.get(bucket_key(model, agent, bucket))
-        return None if raw is None else from_bytes(raw)
+        """The stored bucket, decoded (callers other than the fold must not change it)."""
+        stats = self._stats.get((model, agent, bucket))
+        if stats is None:
+            raw = self.buckets.get(bucket_key(model, agent, bucket))
+            if raw is None:
+                return None
+            stats = self._cache((model, agent, bucket), from_bytes(raw))
+        return stats
+
+    def _cache(self, key: tuple[str, str, int], stats: BucketStats) -> BucketStats:
+        cache = self._stats
+        cache[key] = stats
+        if len(cache) > STATS_CACHE_SIZE:
+            for old in list(itertools.islice(cache, STATS_CACHE_SIZE // 4)):
+                del cache[old]
+        return stats
+
+    def start_reading(self) -> None:
+        """Called when an assignment's restored tables are ready to fold: drop the decoded
+        buckets (a changelog restore rewrites the table under them) and how far each input
+        was read (reading resumes from the stored positions)."""
+        self._stats.clear()
+        self.inputs.clear()
 
     def load_health(self, model: str) -> ModelHealth | None:
         raw = self.health.get(health_key(model))
@@ -221,17 +251,29 @@ class Folder:
 
     # -- folding ----------------------------------------------------------------------------
 
-    def fold_partition(self, partition: int, records: Sequence[Any], wall: float) -> list[Any]:
+    def fold_partition(
+        self, partition: int, records: Sequence[Any], wall: float, lagging: Collection[str] = ()
+    ) -> list[Any]:
         """Fold one partition's records of a batch (aiokafka ConsumerRecords of the event topics
-        and `failover-in`, in offset order per topic), then close what is due, once; return
-        the output futures. The caller sets the partition's current event (as_current_event)."""
+        and `failover-in`, in offset order per topic), move its stream time, then close what
+        is due, once; return the output futures. `lagging`: the topics of this partition with
+        records left to read after this batch. The caller sets the partition's current event
+        (as_current_event)."""
         events = [r for r in records if r.topic != self.failover_in_name]
         forwarded = [r for r in records if r.topic == self.failover_in_name]
-        sends = self._fold_events(partition, events, wall)
-        self._fold_forwarded(partition, forwarded, wall)
+        times: dict[str, float] = {}  # topic -> latest event time in this batch
+        sends = self._fold_events(partition, events, wall, times)
+        self._fold_forwarded(partition, forwarded, times)
+        advanced = self.inputs.advance(partition, times, lagging, wall)
+        if advanced is not None:
+            self.index.observe(partition, advanced, wall)
+        elif times:  # events came (the partition is not idle), but stream time waits
+            self.index.clock(partition).last_event_wall = wall
         return sends + self._close_and_expire(partition, wall)
 
-    def _fold_events(self, partition: int, records: Sequence[Any], wall: float) -> list[Any]:
+    def _fold_events(
+        self, partition: int, records: Sequence[Any], wall: float, times: dict[str, float]
+    ) -> list[Any]:
         """The three event topics' records: buckets, health, dead letters, forwards."""
         sends: list[Any] = []
         items: list[tuple[str, int, Any]] = []
@@ -257,7 +299,8 @@ class Folder:
             if is_too_old(t, bucket_s, retention_s, wall):
                 self.counters.expired += 1
                 continue
-            self.index.observe(partition, t, wall)
+            if t > times.get(rec.topic, -math.inf):
+                times[rec.topic] = t
             source = f"{rec.topic}:{partition}"
             items.append((source, rec.offset, parsed))
             if isinstance(parsed, Failover):
@@ -275,7 +318,7 @@ class Folder:
         self._fold_health(health_items)
         return sends
 
-    def _fold_forwarded(self, partition: int, records: Sequence[Any], wall: float) -> None:
+    def _fold_forwarded(self, partition: int, records: Sequence[Any], times: dict[str, float]) -> None:
         """`failover-in` records: the failovers of this partition's models as alternative."""
         items: list[tuple[str, int, Any]] = []
         for rec in records:
@@ -287,7 +330,9 @@ class Folder:
             position = f"{int(headers[SRC_PARTITION])}:{int(headers[SRC_OFFSET])}"
             source = f"{self.settings.topic(TopicName.FAILOVER)}:in:{position}"
             parsed = parse_event(rec.value, TopicName.FAILOVER)  # validated before it was forwarded
-            self.index.observe(partition, parsed.occurred_at.timestamp(), wall)
+            t = parsed.occurred_at.timestamp()
+            if t > times.get(rec.topic, -math.inf):
+                times[rec.topic] = t
             items.append((source, 0, parsed))
         self._fold_buckets(partition, items, "in")
 
@@ -312,6 +357,8 @@ class Folder:
         for bkey, stats in changed.items():
             self.buckets[bucket_key(*bkey)] = to_bytes(stats)
             self.index.note_write(partition, *bkey)
+            if bkey not in self._stats:  # a new key (loaded ones are cached already)
+                self._cache(bkey, stats)
         # Keys whose events were all replays are written again: a local RocksDB value that
         # never reached the changelog before a crash gets there before these offsets are acked.
         for key, stats in loaded.items():
@@ -354,6 +401,7 @@ class Folder:
             with as_current_event(PartitionEvent(topic, partition)):
                 for model, agent, bucket in gone:
                     self.buckets.pop(bucket_key(model, agent, bucket), None)
+                    self._stats.pop((model, agent, bucket), None)
             sends += self.send_records(expired_summaries(self.settings, gone))
             log.info("expired %d buckets of partition %d past retention", len(gone), partition)
         return sends

@@ -7,12 +7,13 @@ module what it wrote; `load(model, agent, bucket_start)` reads one stored bucket
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .buckets import BucketStats, merge_into
 
-__all__ = ["Loader", "PartitionClock", "WindowIndex", "trailing_bounds"]
+__all__ = ["INPUT_HOLD_S", "InputClocks", "Loader", "PartitionClock", "WindowIndex", "trailing_bounds"]
 
 Loader = Callable[[str, str, int], BucketStats | None]
 HOUR = 3600
@@ -36,6 +37,61 @@ def trailing_bounds(span_s: int, end_bucket: int, bucket_seconds: int) -> tuple[
     if span_s > HOUR:
         start = (end_bucket // HOUR) * HOUR - (span_s - HOUR)
     return start, end
+
+
+# How long a topic that has records left to read but delivers none may hold a partition's
+# stream time back (a tail of transaction markers, or records deleted under the reader).
+INPUT_HOLD_S = 5.0
+
+
+@dataclass
+class InputClocks:
+    """How far each input topic of a partition has been read in event time, so that stream
+    time moves only as far as every input with records left to read has been read.
+
+    A partition reads several topics at their own pace: in a backlog, one fetch of the sparse
+    failover topic spans far more event time than one of task-completed, and closing buckets
+    on it would make the busy topic's events late (every final sent twice).
+    """
+
+    hold_s: float = INPUT_HOLD_S
+    times: dict[tuple[int, str], float] = field(default_factory=dict)  # latest event time read
+    delivered: dict[tuple[int, str], float] = field(default_factory=dict)  # wall time of its last records
+
+    def advance(
+        self, partition: int, batch: Mapping[str, float], lagging: Collection[str], wall: float
+    ) -> float | None:
+        """The stream time `partition` may move to after a batch (None: not yet).
+
+        `batch`: the latest event time per topic in the batch; `lagging`: the partition's
+        topics with records left to read. While topics lag, the earliest time any of them was
+        read up to (a lagging topic not read yet holds it back entirely); when none lags,
+        the latest time read on any topic. A lagging topic that delivers nothing for hold_s
+        stops holding it back.
+        """
+        times, delivered = self.times, self.delivered
+        for topic, t in batch.items():
+            key = (partition, topic)
+            if t > times.get(key, -math.inf):
+                times[key] = t
+            delivered[key] = wall
+        held: list[float] = []
+        for topic in lagging:
+            key = (partition, topic)
+            if wall - delivered.setdefault(key, wall) > self.hold_s:
+                continue
+            read_to = times.get(key)
+            if read_to is None:
+                return None
+            held.append(read_to)
+        if held:
+            return min(held)
+        read = [t for (p, _), t in times.items() if p == partition]
+        return max(read) if read else None
+
+    def clear(self) -> None:
+        self.times.clear()
+        self.delivered.clear()
 
 
 @dataclass

@@ -19,7 +19,7 @@ from modelrouter.streams.buckets import (
     merge_all,
     to_bytes,
 )
-from modelrouter.streams.windows import WindowIndex, trailing_bounds
+from modelrouter.streams.windows import INPUT_HOLD_S, InputClocks, WindowIndex, trailing_bounds
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 E0 = int(T0.timestamp())  # a multiple of 60 and of 3600
@@ -150,6 +150,48 @@ def test_stream_time_only_moves_forward_and_wall_time_follows_the_latest_event()
     assert (index.clock(0).stream_time, index.clock(0).last_event_wall) == (E0 + 50, 1001.0)
     assert (index.clock(1).stream_time, index.clock(1).last_event_wall) == (E0 + 5, 999.0)
     assert index.clock(2).stream_time is None  # a partition never seen
+
+
+# InputClocks: how far a partition's stream time may move when its topics are read at
+# different paces (topics "tc": task-completed, "fo": failover).
+
+
+def test_stream_time_waits_for_the_slowest_topic_with_records_left() -> None:
+    clocks = InputClocks()
+    # A backlog: one fetch of the sparse failover topic spans 10 minutes, one of
+    # task-completed 3 seconds; both have more to read.
+    assert clocks.advance(0, {"tc": E0 + 3, "fo": E0 + 600}, {"tc", "fo"}, wall=1.0) == E0 + 3
+    # Failover read to its end (no longer lagging): task-completed still holds it back.
+    assert clocks.advance(0, {"tc": E0 + 6}, {"tc"}, wall=1.1) == E0 + 6
+    # Everything read: the latest event time read on any topic, failover's included.
+    assert clocks.advance(0, {"tc": E0 + 590}, set(), wall=1.2) == E0 + 600
+    # Partitions are independent.
+    assert clocks.advance(1, {"tc": E0 + 7}, set(), wall=1.2) == E0 + 7
+
+
+def test_a_lagging_topic_not_read_yet_holds_stream_time_back_entirely() -> None:
+    clocks = InputClocks()
+    # The first batch brought only failovers; task-completed has records but none read yet.
+    assert clocks.advance(0, {"fo": E0 + 600}, {"tc", "fo"}, wall=1.0) is None
+    assert clocks.advance(0, {"tc": E0 + 2}, {"tc", "fo"}, wall=1.1) == E0 + 2
+
+
+def test_a_lagging_topic_that_delivers_nothing_stops_holding_stream_time_back() -> None:
+    clocks = InputClocks()
+    # "tc" has records left (e.g. a tail of transaction markers) but none come.
+    assert clocks.advance(0, {"tc": E0 + 5, "fo": E0 + 60}, {"tc"}, wall=100.0) == E0 + 5
+    assert clocks.advance(0, {"fo": E0 + 90}, {"tc"}, wall=100.0 + INPUT_HOLD_S) == E0 + 5
+    assert clocks.advance(0, {"fo": E0 + 95}, {"tc"}, wall=100.1 + INPUT_HOLD_S) == E0 + 95
+    # A topic that starts lagging without any record read waits as long, then stops.
+    assert clocks.advance(0, {"fo": E0 + 99}, {"ra"}, wall=200.0) is None
+    assert clocks.advance(0, {"fo": E0 + 99}, {"ra"}, wall=200.1 + INPUT_HOLD_S) == E0 + 99
+
+
+def test_input_clocks_clear_forgets_every_topic() -> None:
+    clocks = InputClocks()
+    clocks.advance(0, {"tc": E0 + 5}, set(), wall=1.0)
+    clocks.clear()
+    assert clocks.advance(0, {}, set(), wall=2.0) is None
 
 
 def test_due_to_close_on_stream_time_after_end_plus_grace() -> None:
