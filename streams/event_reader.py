@@ -206,10 +206,10 @@ class EventReader:
     async def _fold(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Any]]) -> None:
         folder = self.folder
         wall = time.time()
-        by_partition: dict[int, list[Any]] = {}
+        by_partition: dict[int, dict[str, list[Any]]] = {}
         ends: dict[int, dict[str, int]] = {}  # where each partition's topics were read up to
         for tp, records in batches.items():
-            by_partition.setdefault(tp.partition, []).extend(records)
+            by_partition.setdefault(tp.partition, {})[tp.topic] = records
             ends.setdefault(tp.partition, {})[tp.topic] = self._read_to[tp] = records[-1].offset + 1
         lagging: dict[int, set[str]] = {}  # topics with records left to read, per partition
         for tp, next_offset in self._read_to.items():
@@ -218,9 +218,9 @@ class EventReader:
                 lagging.setdefault(tp.partition, set()).add(tp.topic)
         try:
             sends: list[Any] = []
-            for partition, records in by_partition.items():
+            for partition, topics in by_partition.items():
                 with as_current_event(PartitionEvent(folder.failover_in_name, partition)):
-                    sends += folder.fold_partition(partition, records, wall, lagging.get(partition, ()))
+                    sends += folder.fold_partition(partition, topics, wall, lagging.get(partition, ()))
             # Also the previous batch's position writes (below): awaited with this batch's
             # writes, not on their own, which saved a round trip to the broker per batch.
             futures = folder.buckets.take_pending() + folder.health.take_pending() + sends

@@ -15,7 +15,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -38,7 +38,7 @@ from modelrouter.schemas import (
 )
 
 from .batching import PartitionEvent, as_current_event
-from .buckets import BucketStats, FoldTally, fold_batch, from_bytes, is_too_old, to_bytes
+from .buckets import BucketStats, FoldTally, fold_batch, from_bytes, to_bytes
 from .event_reader import EventReader
 from .model_health import ModelHealth, fold_health, health_from_bytes, health_to_bytes
 from .summaries import final_summaries, provisional_summaries, scorecard_for, to_record
@@ -252,18 +252,24 @@ class Folder:
     # -- folding ----------------------------------------------------------------------------
 
     def fold_partition(
-        self, partition: int, records: Sequence[Any], wall: float, lagging: Collection[str] = ()
+        self, partition: int, batch: Mapping[str, Sequence[Any]], wall: float, lagging: Collection[str] = ()
     ) -> list[Any]:
-        """Fold one partition's records of a batch (aiokafka ConsumerRecords of the event topics
-        and `failover-in`, in offset order per topic), move its stream time, then close what
+        """Fold one partition's records of a batch (topic -> aiokafka ConsumerRecords in offset
+        order, of the event topics and `failover-in`), move its stream time, then close what
         is due, once; return the output futures. `lagging`: the topics of this partition with
         records left to read after this batch. The caller sets the partition's current event
         (as_current_event)."""
-        events = [r for r in records if r.topic != self.failover_in_name]
-        forwarded = [r for r in records if r.topic == self.failover_in_name]
         times: dict[str, float] = {}  # topic -> latest event time in this batch
-        sends = self._fold_events(partition, events, wall, times)
-        self._fold_forwarded(partition, forwarded, times)
+        items: list[tuple[str, int, Any]] = []
+        health_items: list[tuple[str, int, TaskCompleted | RateLimited]] = []
+        sends: list[Any] = []
+        for topic, records in batch.items():
+            if topic == self.failover_in_name:
+                self._fold_forwarded(partition, records, times)
+            else:
+                sends += self._parse_events(partition, topic, records, wall, times, items, health_items)
+        self._fold_buckets(partition, items, "out")
+        self._fold_health(health_items)
         advanced = self.inputs.advance(partition, times, lagging, wall)
         if advanced is not None:
             self.index.observe(partition, advanced, wall)
@@ -271,22 +277,32 @@ class Folder:
             self.index.clock(partition).last_event_wall = wall
         return sends + self._close_and_expire(partition, wall)
 
-    def _fold_events(
-        self, partition: int, records: Sequence[Any], wall: float, times: dict[str, float]
+    def _parse_events(
+        self,
+        partition: int,
+        topic: str,
+        records: Sequence[Any],
+        wall: float,
+        times: dict[str, float],
+        items: list[tuple[str, int, Any]],
+        health_items: list[tuple[str, int, TaskCompleted | RateLimited]],
     ) -> list[Any]:
-        """The three event topics' records: buckets, health, dead letters, forwards."""
+        """One event topic's records: valid ones onto `items` (buckets) and `health_items`,
+        failovers forwarded, invalid ones dead-lettered; returns the sends."""
         sends: list[Any] = []
-        items: list[tuple[str, int, Any]] = []
-        health_items: list[tuple[str, int, TaskCompleted | RateLimited]] = []
-        retention_s = self.settings.retention_hours * 3600
+        kind = self.kinds[topic]
+        source = f"{topic}:{partition}"
         bucket_s = self.settings.bucket_seconds
+        # An event in a bucket that ended more than retention ago would resurrect an expired
+        # key (buckets.is_too_old, inlined: this loop runs once per event).
+        too_old = wall - bucket_s - self.settings.retention_hours * 3600
+        latest = times.get(topic, -math.inf)
+        valid = expired = 0
         for rec in records:
             try:
-                parsed = parse_event(rec.value, self.kinds[rec.topic])
+                parsed = parse_event(rec.value, kind)
             except InvalidEventError as exc:
-                letter = dead_letter(
-                    rec.value, str(exc), topic=rec.topic, partition=partition, offset=rec.offset
-                )
+                letter = dead_letter(rec.value, str(exc), topic=topic, partition=partition, offset=rec.offset)
                 sends.append(
                     self.topic(self.settings.topic(TopicName.DEAD_LETTER)).send_soon(
                         key=rec.key, value=encode(letter)
@@ -294,14 +310,13 @@ class Folder:
                 )
                 self.counters.dead_lettered += 1
                 continue
-            self.counters.valid += 1
+            valid += 1
             t = parsed.occurred_at.timestamp()
-            if is_too_old(t, bucket_s, retention_s, wall):
-                self.counters.expired += 1
+            if (t // bucket_s) * bucket_s <= too_old:
+                expired += 1
                 continue
-            if t > times.get(rec.topic, -math.inf):
-                times[rec.topic] = t
-            source = f"{rec.topic}:{partition}"
+            if t > latest:
+                latest = t
             items.append((source, rec.offset, parsed))
             if isinstance(parsed, Failover):
                 # The "in" side belongs to alternative_model's partition: re-key it there,
@@ -314,8 +329,10 @@ class Folder:
                 )
             else:
                 health_items.append((source, rec.offset, parsed))
-        self._fold_buckets(partition, items, "out")
-        self._fold_health(health_items)
+        if latest > -math.inf:
+            times[topic] = latest
+        self.counters.valid += valid
+        self.counters.expired += expired
         return sends
 
     def _fold_forwarded(self, partition: int, records: Sequence[Any], times: dict[str, float]) -> None:
