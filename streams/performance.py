@@ -241,6 +241,9 @@ class Folder:
                     index.open.setdefault(p, {}).setdefault(bucket, set()).add(model)
             index.dirty_models.add(model)
         self.index = index
+        # The tables may have been restored under the decoded buckets (a rebalance): the
+        # summaries built from here on, possibly before the reader's start_reading, read anew.
+        self._stats.clear()
         keys = sum(len(a) for b in index.keys.values() for a in b.values())
         log.info(
             "indexed %d stored buckets of %d models in %.2f s; owns partitions %s",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections import defaultdict
@@ -170,6 +171,68 @@ async def test_final_summaries_match_an_independent_computation(
                 assert abs(got_q - exact) <= 0.01 * exact, (key, q, got_q, exact)
         if w["requests"]:
             assert s.success_rate == pytest.approx(w["successes"] / w["requests"])  # type: ignore[operator]
+
+
+async def test_a_backlog_closes_each_bucket_once(kafka_settings: Settings, worker_factory) -> None:
+    """A backlog read from a busy and a sparse topic: one fetch of the sparse topic spans the
+    whole backlog, one of the busy topic a few seconds of it. Stream time must wait for the
+    busy topic, or buckets close early and their finals go out again with the late events."""
+    settings = kafka_settings.model_copy(
+        update={"bucket_seconds": BUCKET, "grace_seconds": 2, "partitions": 1}
+    )
+    rng = random.Random(5)
+    start = datetime.fromtimestamp((time.time() // BUCKET - 12) * BUCKET, UTC)
+    span = 6 * BUCKET
+    tasks = [
+        TaskCompleted(
+            occurred_at=start + timedelta(seconds=span * i / 12_000),
+            agent_type=rng.choice(AGENTS),
+            task_id=f"t{i}-" + "x" * 110,  # ~4 MB in all: several fetches of 1 MiB
+            model_id=rng.choice(MODELS),
+            provider="p",
+            success=True,
+            latency_ms=100.0,
+            cost=0.001,
+            input_tokens=1,
+            output_tokens=1,
+        )
+        for i in range(12_000)
+    ]
+    limits = [
+        RateLimited(
+            occurred_at=start + timedelta(seconds=span * i / 300),
+            agent_type=rng.choice(AGENTS),
+            model_id=rng.choice(MODELS),
+            provider="p",
+        )
+        for i in range(300)
+    ]
+    async with EventPublisher(settings) as pub:  # the backlog, before any worker runs
+        for ev in [*tasks, *limits]:
+            await pub.publish(ev, wait=False)
+    worker = worker_factory(settings)
+    worker.start()
+
+    async def finals() -> list[WindowSummary]:
+        out = []
+        for _, value in await read_topic(settings, settings.topic("summaries")):
+            s = None if value is None else decode(WindowSummary, value)
+            if s is not None and s.window == "bucket" and s.final and s.agent_type is None:
+                out.append(s)
+        return out
+
+    def folded(got: list[WindowSummary]) -> bool:
+        latest = {(s.model_id, s.window_start): s.requests for s in got}
+        return sum(latest.values()) == len(tasks)
+
+    await eventually(finals, folded, timeout_s=120, every_s=2)
+    await asyncio.sleep(3)  # finals sent again for late events go out within a second
+    got = await finals()
+    per_bucket: defaultdict[tuple[str, datetime], int] = defaultdict(int)
+    for s in got:
+        per_bucket[(s.model_id, s.window_start)] += 1
+    assert len(per_bucket) == len(MODELS) * 6
+    assert set(per_bucket.values()) == {1}, worker.log_text()[-2000:]
 
 
 async def test_a_rate_limit_reaches_the_scorecards(kafka_settings: Settings, worker_factory) -> None:
