@@ -8,4 +8,4 @@ COPY streams streams
 RUN pip install --no-cache-dir .
 ENV MODELROUTER_DATA_DIR=/data
 VOLUME /data
-CMD ["modelrouter-worker"]
+CMD ["modelrouter", "worker"]

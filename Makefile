@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# strict editable mode: a link tree that mypy follows (DESIGN.md "Repository layout")
+	# strict editable mode: a link tree that mypy follows (docs/design.md, "Repository layout")
 	$(BIN)/pip install -q -e '.[dev]' --config-settings editable_mode=strict
 	@touch $(STAMP)
 
@@ -27,7 +27,7 @@ kafka-status:
 
 ## worker: run a stream worker in the foreground (MODELROUTER_* configure it)
 worker: setup kafka-up
-	$(BIN)/modelrouter-worker
+	$(BIN)/modelrouter worker
 
 ## demo: the main job — broker, worker, a simulated fleet through an outage, and a report
 demo: setup
@@ -41,11 +41,11 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p modelrouter.schemas -p modelrouter.agents -p modelrouter.streams
+	$(BIN)/mypy -p modelrouter.schemas -p modelrouter.agents -p modelrouter.streams -p modelrouter.cli
 
 ## schemas: regenerate the JSON Schema files in docs/schemas
 schemas: setup
-	$(BIN)/modelrouter-schemas
+	$(BIN)/modelrouter schemas export
 
 clean:
 	rm -rf build *.egg-info .mypy_cache .ruff_cache .pytest_cache

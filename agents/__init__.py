@@ -3,7 +3,7 @@ guide's facade (ModelOptimizerIntegration and the pieces it is built from)."""
 
 from modelrouter.schemas import APIModelError, FailoverReason, SelectionTimeout
 
-from .admin import ensure_topics
+from .kafka.admin import ensure_topics
 from .assignment import APIModelAssignment, ModelSelection, SelectionConstraints
 from .facade import EnhancedModelOptimizer, ModelOptimizerIntegration
 from .failover import FailoverAttempt, FailoverManager, FailoverResult
@@ -12,11 +12,11 @@ from .health import HealthChecker, ModelHealth, RateLimiter, ScorecardBoard
 from .monitoring import CostTracker, PerformanceMonitor
 from .optimizer import AgentTask, AgentType, ModelAssignment, ModelOptimizer, ResourceConstraint
 from .publisher import EventPublisher
-from .reader import read_table, read_to_end
+from .kafka.topic_reader import read_table, read_to_end
 from .registry import ModelRegistry, RegistryUpdate
 from .selection_client import SelectionClient
 from .selector import ModelSelector
-from .views import TopicView
+from .kafka.topic_view import TopicView
 
 __all__ = [
     "APIModelAssignment",

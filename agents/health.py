@@ -18,9 +18,9 @@ from typing import Literal
 from modelrouter.schemas import Scorecard, Settings, TopicName, decode, topic_specs, utc_now
 from modelrouter.schemas.health import HealthParams, circuit
 
-from .admin import ensure_topics
+from .kafka.admin import ensure_topics
 from .registry import ModelRegistry
-from .views import TopicView
+from .kafka.topic_view import TopicView
 
 __all__ = [
     "CircuitState",

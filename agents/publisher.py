@@ -22,7 +22,7 @@ from modelrouter.schemas import (
     topic_specs,
 )
 
-from .admin import ensure_topics
+from .kafka.admin import ensure_topics
 from .lifecycle import AsyncResource
 
 __all__ = ["EventPublisher"]

@@ -1,10 +1,8 @@
 """ModelRegistry: the models agents may call, from config/model_registry.json and the compacted
-`registry` topic; and `modelrouter-registry load|show`, which publishes the file to the topic.
-"""
+`registry` topic (`modelrouter registry load|show` is its command line)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 from collections.abc import Iterator, Mapping
@@ -12,16 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from pydantic import ValidationError
 
 from modelrouter.schemas import ModelSpec, Settings, TopicName, decode, encode, encode_key, topic_specs
 
-from .admin import ensure_topics
-from .reader import read_to_end
+from .kafka.admin import ensure_topics
+from .kafka.topic_reader import read_to_end
+from .kafka.topic_view import TopicView
 from .registry_config import REGISTRY_FILENAME, default_config_dir, load_registry
-from .views import TopicView
 
-__all__ = ["ModelRegistry", "RegistryUpdate", "main"]
+__all__ = ["ModelRegistry", "RegistryUpdate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,72 +165,3 @@ class ModelRegistry:
             view, self._view = self._view, None
             await view.stop()
             self._models = dict(self._models)  # frozen as last seen
-
-
-# --- modelrouter-registry --------------------------------------------------------------
-
-
-def _table(models: Mapping[str, ModelSpec]) -> str:
-    rows = [("model", "provider", "tier", "context", "in $/1k", "out $/1k", "enabled")]
-    for m in sorted(models.values(), key=lambda s: (s.provider, s.model_id)):
-        rows.append(
-            (
-                m.model_id,
-                m.provider,
-                m.tier,
-                str(m.context_window),
-                f"{m.input_cost_per_1k:.5f}",
-                f"{m.output_cost_per_1k:.5f}",
-                "yes" if m.enabled else "no",
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
-
-
-async def _run(command: str, config: Path | None, settings: Settings) -> int:
-    if command == "load":
-        registry = ModelRegistry(config, settings)
-        update = await registry.publish()
-        print(
-            f"{registry.topic}: published {len(update.published)}, unchanged {len(update.unchanged)}, "
-            f"removed {len(update.removed)} (from {registry.config_path})"
-        )
-        for model_id in update.removed:
-            print(f"  removed {model_id}")
-        return 0
-    registry = ModelRegistry(settings=settings, models={})
-    models = await registry.load_from_topic()
-    if not models:
-        print(f"{registry.topic} holds no models: run `modelrouter-registry load`")
-        return 1
-    print(_table(models))
-    print(f"{len(models)} models in {registry.topic}, {sum(m.enabled for m in models.values())} enabled")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="modelrouter-registry",
-        description="Publish the model registry file to the compacted registry topic, or show the topic. "
-        "Configure the broker and topic prefix with MODELROUTER_* variables.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    load = sub.add_parser("load", help="publish the registry file; models no longer in it are removed")
-    load.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="registry file (default: model_registry.json in $MODELROUTER_CONFIG_DIR or config/)",
-    )
-    sub.add_parser("show", help="print the models now in the registry topic")
-    args = parser.parse_args(argv)
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        parser.exit(2, f"modelrouter-registry: invalid settings: {exc}\n")
-    return asyncio.run(_run(args.command, getattr(args, "config", None), settings))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -33,7 +33,7 @@ from modelrouter.schemas import (
     topic_specs,
 )
 
-from .admin import ensure_topics
+from .kafka.admin import ensure_topics
 from .lifecycle import AsyncResource
 
 __all__ = ["ReplyChannel", "describe_exception"]

@@ -11,19 +11,11 @@ timestamps). Prints the machine, progress, and a last line of JSON.
 
 from __future__ import annotations
 
-import sys
-
-# bench/select.py (the selection benchmark) would shadow the standard library's `select`
-# module for any script run from this folder: drop the folder from the import path.
-sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
-
 import argparse
 import asyncio
 import json
 import os
 import platform
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -32,6 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from modelrouter.agents import EventPublisher
 from modelrouter.agents.workload import Workload
+from modelrouter.cli.worker_process import WorkerProcess
 from modelrouter.schemas import EVENT_TOPICS, Settings, decode_event
 from modelrouter.streams.event_reader import progress_group
 
@@ -176,18 +169,10 @@ async def main() -> int:
         flush=True,
     )
 
-    cmd = [sys.executable, "-m", "modelrouter.streams.worker", "--loglevel", "warning"]
-    if args.profile:
-        cmd = [sys.executable, "-m", "cProfile", "-o", str(args.profile), *cmd[1:]]
+    profile = ("-m", "cProfile", "-o", str(args.profile)) if args.profile else ()
     log_path = ROOT / ".modelrouter" / f"bench-ingest-{stamp}-worker.log"
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            cmd,
-            env={**os.environ, **settings.to_env()},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    worker = WorkerProcess(settings, log_path, loglevel="warning", python_options=profile)
+    worker.start()
     print(f"worker started (log {log_path}); waiting until it has committed all {total:,} offsets ...")
     deadline = time.monotonic() + args.timeout
     done = 0
@@ -198,12 +183,11 @@ async def main() -> int:
             print(f"  committed {done:,} / {total:,}", flush=True)
             if done >= total:
                 break
-            if worker.poll() is not None:
+            if not worker.alive:
                 print(f"the worker exited with {worker.returncode}; see {log_path}")
                 return 1
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
+        worker.stop(timeout_s=60)
     if done < total:
         print("timed out")
         return 1

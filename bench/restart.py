@@ -12,20 +12,10 @@ folder, so it restores every table from its changelog. Last line: JSON.
 
 from __future__ import annotations
 
-import sys
-
-# bench/select.py would shadow the standard library's `select`: move this folder to the end of
-# the import path (the standard library wins; `import ingest` still finds the sibling).
-_here = [p for p in sys.path if p.rstrip("/").endswith("bench")]
-sys.path[:] = [p for p in sys.path if p not in _here] + _here
-
 import argparse
 import asyncio
 import json
-import os
 import shutil
-import signal
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +25,7 @@ from ingest import committed, end_offsets, machine
 
 from modelrouter.agents import EventPublisher
 from modelrouter.agents.workload import Workload
+from modelrouter.cli.worker_process import WorkerProcess
 from modelrouter.schemas import EVENT_TOPICS, Settings, WindowSummary, decode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,25 +40,8 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "modelrouter.streams.worker", "--loglevel", "info"],
-            env={**os.environ, **settings.to_env()},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=120)
-
-
 async def wait_folded(
-    settings: Settings, tps: list[TopicPartition], total: int, proc: subprocess.Popen[bytes], timeout_s: float
+    settings: Settings, tps: list[TopicPartition], total: int, proc: WorkerProcess, timeout_s: float
 ) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
@@ -75,7 +49,7 @@ async def wait_folded(
         print(f"  folded (committed) {done:,} / {total:,}", flush=True)
         if done >= total:
             return time.monotonic() - started
-        if proc.poll() is not None:
+        if not proc.alive:
             raise SystemExit(f"the worker exited with {proc.returncode}")
         await asyncio.sleep(5.0)
     raise SystemExit("timed out building history")
@@ -114,14 +88,15 @@ async def main() -> int:
                 print(f"  published {i:,}", flush=True)
     ends = await end_offsets(settings, [settings.topic(t) for t in EVENT_TOPICS])
     total = sum(ends.values())
-    proc = start_worker(settings, log_path)
+    proc = WorkerProcess(settings, log_path)
+    proc.start()
     print(f"building history with one worker (log {log_path}) ...", flush=True)
     try:
         took = await wait_folded(settings, list(ends), total, proc, args.timeout)
         await asyncio.sleep(15)  # let the timer build the trailing windows over the whole history
-        rss_mb, peak_mb = memory_mb(proc.pid)
+        rss_mb, peak_mb = memory_mb(proc.pid or 0)
     finally:
-        stop(proc)
+        proc.stop(timeout_s=120)
     print(
         f"history folded in {took:.0f} s; worker RSS {rss_mb:.0f} MB (peak {peak_mb:.0f} MB); worker stopped"
     )
@@ -138,7 +113,8 @@ async def main() -> int:
     await tail.seek_to_end(*tps)
 
     restarted = time.monotonic()
-    proc = start_worker(settings, log_path)
+    proc = WorkerProcess(settings, log_path)
+    proc.start()
     probe_at = datetime.now(UTC)
     async with EventPublisher(settings) as pub:
         probe = await pub.task_completed(
@@ -165,11 +141,11 @@ async def main() -> int:
                         first_summary = time.monotonic() - restarted
                     if s.model_id == probe.model_id and s.window == "5m" and s.requests >= 1:
                         fresh = time.monotonic() - restarted
-            if proc.poll() is not None:
+            if not proc.alive:
                 raise SystemExit(f"the restarted worker exited with {proc.returncode}; see {log_path}")
     finally:
         await tail.stop()
-        stop(proc)
+        proc.stop(timeout_s=120)
     indexed = [line for line in log_path.read_text(errors="replace").splitlines() if "indexed" in line]
     print(indexed[-1] if indexed else "no index line in the log")
     nan = float("nan")

@@ -1,8 +1,7 @@
-"""`modelrouter-schemas`: writes the wire contract as JSON Schema files for other languages."""
+"""The wire contract as JSON Schema files for other languages (`modelrouter schemas export`)."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from .registry import ModelSpec
 from .selection import Reply, Request, SelectionReply, SelectionRequest, SummaryReply, SummaryRequest
 from .summaries import Scorecard, WindowSummary
 
-__all__ = ["main", "schema_files"]
+__all__ = ["DEFAULT_DIR", "schema_files", "write_schema_files"]
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
 
@@ -48,25 +47,12 @@ def schema_files() -> dict[str, bytes]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="modelrouter-schemas", description=__doc__)
-    parser.add_argument(
-        "out_dir",
-        nargs="?",
-        type=Path,
-        default=DEFAULT_DIR,
-        help="folder to write into (default: docs/schemas of the checkout)",
-    )
-    args = parser.parse_args(argv)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
+def write_schema_files(out_dir: Path) -> int:
+    """Write every JSON Schema file into `out_dir` and remove stale ones; how many were written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     files = schema_files()
     for name, text in files.items():
-        (args.out_dir / name).write_bytes(text)
-    for stale in {p.name for p in args.out_dir.glob("*.json")} - set(files):
-        (args.out_dir / stale).unlink()
-    print(f"wrote {len(files)} JSON Schema files to {args.out_dir}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        (out_dir / name).write_bytes(text)
+    for stale in {p.name for p in out_dir.glob("*.json")} - set(files):
+        (out_dir / stale).unlink()
+    return len(files)

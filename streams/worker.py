@@ -1,24 +1,22 @@
-"""`modelrouter-worker`: creates the contract's topics, then runs the faust worker."""
+"""The worker process: creates the contract's topics, builds the faust app and runs it
+(`modelrouter worker`)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import ctypes
 import logging
 from collections.abc import Callable
 
 import faust
-from pydantic import ValidationError
-
-from modelrouter.agents.admin import ensure_topics
+from modelrouter.agents.kafka import ensure_topics
 from modelrouter.schemas import Settings, TopicName, TopicSpec, topic_specs
 
 from .app import create_app
 from .performance import ASSIGNMENT_TOPIC, register_performance
 from .selection import register_selection
 
-__all__ = ["build_app", "main"]
+__all__ = ["build_app", "run_worker", "worker_topics"]
 
 
 class Worker(faust.Worker):
@@ -73,26 +71,16 @@ def build_app(settings: Settings) -> faust.App:
     return app
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="modelrouter-worker",
-        description="Run a modelrouter stream worker. Configure it with MODELROUTER_* variables.",
-    )
-    parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
-    args = parser.parse_args(argv)
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        parser.exit(2, f"modelrouter-worker: invalid settings: {exc}\n")
-    logging.basicConfig(level=args.loglevel.upper())
+def run_worker(settings: Settings, loglevel: str = "info") -> int:
+    """Create the contract's topics, then run a faust worker in this process until it stops.
+
+    The command line (`modelrouter worker`) validates the settings and maps errors to exit codes.
+    """
+    logging.basicConfig(level=loglevel.upper())
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings, worker_topics(settings)))
     app = build_app(settings)
-    worker = Worker(app, loglevel=args.loglevel, loop=loop)
+    worker = Worker(app, loglevel=loglevel, loop=loop)
     worker.execute_from_commandline()
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

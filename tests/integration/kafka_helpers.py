@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from modelrouter.agents.reader import read_table, read_to_end
+from modelrouter.agents.kafka.topic_reader import read_table, read_to_end
 from modelrouter.schemas import Settings
-from modelrouter.streams.inspect import TOTAL_FIELDS, bucket_totals
+from modelrouter.streams.table_totals import TOTAL_FIELDS, bucket_totals
 
 T = TypeVar("T")
 

@@ -32,7 +32,7 @@ from kafka_helpers import eventually, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(90)]
 
-CLI = [sys.executable, "-m", "modelrouter.streams.cli"]
+CLI = [sys.executable, "-m", "modelrouter.cli"]
 
 
 def env_of(settings: Settings) -> dict[str, str]:

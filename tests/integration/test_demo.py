@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from modelrouter.schemas import Settings, loads
-from modelrouter.streams.demo import Timeline, run_demo
+from modelrouter.cli.demo import Timeline, run_demo
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(150)]
 

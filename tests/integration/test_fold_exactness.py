@@ -69,7 +69,7 @@ async def test_sigkill_at_random_moments_loses_and_doubles_nothing(
     got = await eventually(current, lambda g: g == want, timeout_s=420, every_s=3)
     assert differences(got, want) == {}, worker.log_text()[-2000:]
     assert kills == 5
-    assert worker.alive()
+    assert worker.alive
     # The cost totals, in dollars, agree to 1e-9 as well (they are exact fixed-point sums).
     for model, t in want.items():
         assert abs(got[model]["cost_pico"] / 1e12 - t["cost_pico"] / 1e12) < 1e-9
@@ -112,7 +112,7 @@ async def test_two_workers_split_partitions_and_agree_with_the_truth(
     await until_split(a, b)  # publish once the group has settled (joining mid-stream: below)
     await publish_all(settings, events)
     await assert_totals(settings, truth(events), a, b)
-    assert a.alive() and b.alive()
+    assert a.alive and b.alive
     # The partitions were split: each worker's latest assignment is non-empty, and they are disjoint.
     pa, pb = _owned(a.log_text()), _owned(b.log_text())
     assert pa and pb, (pa, pb)
@@ -134,7 +134,7 @@ async def test_a_worker_joining_mid_stream_keeps_totals_exact(
     b.start()
     await publishing
     await assert_totals(settings, truth(events), a, b)
-    assert a.alive() and b.alive()
+    assert a.alive and b.alive
     pa, pb = _owned(a.log_text()), _owned(b.log_text())
     assert pa and pb and not pa & pb, (pa, pb)
 
@@ -159,7 +159,7 @@ async def test_a_worker_taking_over_a_dead_workers_partitions_keeps_totals_exact
     a.kill()
     await publishing
     await assert_totals(settings, truth(events), b)
-    assert b.alive()
+    assert b.alive
     assert _owned(b.log_text()) == {0, 1, 2, 3}
 
 

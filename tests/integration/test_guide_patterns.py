@@ -133,7 +133,7 @@ async def until_answering(model_selector: ModelSelector, worker: Any, timeout_s:
     )
 
     async def probe() -> bool:
-        assert worker.alive(), f"the worker died:\n{worker.log_text()[-3000:]}"
+        assert worker.alive, f"the worker died:\n{worker.log_text()[-3000:]}"
         sel = await model_selector.select_model("WARMUP", "warm-up", base_assignment=base, deadline_ms=1000)
         return not sel.fallback_used
 

@@ -130,4 +130,4 @@ async def test_valid_counted_invalid_dead_lettered_and_worker_keeps_going(
     expected[extra.model_id] += 1
     state = await eventually(counts, lambda s: s == expected, timeout_s=60)
     assert state == dict(expected)
-    assert worker.alive()
+    assert worker.alive

@@ -24,10 +24,10 @@ from modelrouter.schemas import (
     WindowSummary,
     summary_key,
 )
-from modelrouter.streams.cli import bench, broker, build_parser, checkout, main, publish
-from modelrouter.streams.cli.output import number
-from modelrouter.streams.cli.selection import reply_view
-from modelrouter.streams.cli.summary_board import SummaryBoard, TailFilter
+from modelrouter.cli import bench, broker, build_parser, checkout, main, publish
+from modelrouter.cli.output import number
+from modelrouter.cli.selection import reply_view
+from modelrouter.cli.summary_board import SummaryBoard, TailFilter
 
 NO_BROKER = "127.0.0.1:1"  # nothing listens: a command that tried to connect would exit 1, not 2
 UNREACHABLE = (
@@ -378,7 +378,7 @@ def test_bench_passes_every_other_option_and_help_to_the_script(
     assert run(capsys, "bench", "select", "--help")[0] == 0
     assert calls == [
         ("ingest.py", ["--events", "1000"], {"MODELROUTER_TOPIC_PREFIX": "b."}),
-        ("select.py", ["--help"], {}),
+        ("selection.py", ["--help"], {}),
     ]
 
 
@@ -387,19 +387,17 @@ def test_worker_passes_its_options_and_the_connection_flags(
 ) -> None:
     from modelrouter.streams import worker
 
-    seen: list[tuple[list[str] | None, str | None]] = []
+    seen: list[tuple[str, str]] = []
 
-    def fake_main(argv: list[str] | None = None) -> int:
-        import os
-
-        seen.append((argv, os.environ.get("MODELROUTER_BOOTSTRAP_SERVERS")))
+    def fake_run_worker(settings: Settings, loglevel: str = "info") -> int:
+        seen.append((loglevel, settings.bootstrap_servers))
         return 0
 
-    monkeypatch.setattr(worker, "main", fake_main)
+    monkeypatch.setattr(worker, "run_worker", fake_run_worker)
     monkeypatch.setenv("MODELROUTER_BOOTSTRAP_SERVERS", "before:1")  # restored after the test
     code, _, _ = run(capsys, "worker", "--loglevel", "warning", "--bootstrap-servers", "k:9")
     assert code == 0
-    assert seen == [(["--loglevel", "warning"], "k:9")]
+    assert seen == [("warning", "k:9")]
 
 
 # --- what people see ---------------------------------------------------------------------

@@ -12,19 +12,19 @@ import pytest
 
 from modelrouter.agents import ModelOptimizer, ModelRegistry, classify_failure, retry_after_seconds
 from modelrouter.schemas import ConfigurationError, FailoverReason, ModelSpec, Scorecard, Settings, loads
-from modelrouter.streams.demo.analysis import (
+from modelrouter.cli.demo.analysis import (
     CallRecord,
     RejectionRecord,
     SelectionRecord,
     policy_stats,
     selection_shift,
 )
-from modelrouter.streams.demo.baseline import fixed_plan, replay_fixed
-from modelrouter.streams.demo.fleet import FleetRecords, provider_error
-from modelrouter.streams.demo.live import snapshot
-from modelrouter.streams.demo.report import DemoReport, render_report, sparkline
-from modelrouter.streams.demo.timeline import Timeline, Window
-from modelrouter.streams.demo.world import (
+from modelrouter.cli.demo.baseline import fixed_plan, replay_fixed
+from modelrouter.cli.demo.fleet import FleetRecords, provider_error
+from modelrouter.cli.demo.live import snapshot
+from modelrouter.cli.demo.report import DemoReport, render_report, sparkline
+from modelrouter.cli.demo.timeline import Timeline, Window
+from modelrouter.cli.demo.world import (
     AGENTS,
     CallOutcome,
     Failure,

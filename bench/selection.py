@@ -1,9 +1,9 @@
 """Selection latency, end to end: one client sends selection requests at a fixed rate to a worker
 holding 50 registered models and live scorecards, and times each reply.
 
-    .venv/bin/python bench/select.py                 # starts its own worker, 500 req/s for 20 s
-    .venv/bin/python bench/select.py --rate 1000 --seconds 10
-    .venv/bin/python bench/select.py --no-worker --prefix modelrouter.   # a worker already running
+    .venv/bin/python bench/selection.py                 # starts its own worker, 500 req/s for 20 s
+    .venv/bin/python bench/selection.py --rate 1000 --seconds 10
+    .venv/bin/python bench/selection.py --no-worker --prefix modelrouter.   # a worker already running
 
 Latency is from the moment the client hands a request to its producer to the moment its reply is
 read off the reply topic (both in this process, one clock). The last line printed is JSON:
@@ -11,14 +11,6 @@ read off the reply topic (both in this process, one clock). The last line printe
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# Run as a script, this file's folder is sys.path[0], and its name shadows the standard library's
-# `select` module that asyncio needs. `python -m bench.select` has no such problem.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
 
 import argparse
 import asyncio
@@ -28,19 +20,20 @@ import os
 import platform
 import random
 import re
-import signal
-import subprocess
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from modelrouter.agents.admin import ensure_topics
+from modelrouter.agents import SelectionClient
+from modelrouter.agents.kafka import ensure_topics
+from modelrouter.cli.worker_process import WorkerProcess, wait_until_answering
 from modelrouter.schemas import (
     BaseAssignment,
     Constraints,
@@ -279,60 +272,6 @@ async def publish_setup(settings: Settings, specs: list[ModelSpec], rng: random.
         await producer.stop()
 
 
-async def wait_until_answering(
-    producer: AIOKafkaProducer,
-    consumer: AIOKafkaConsumer,
-    topic: str,
-    reply_to: str,
-    timeout_s: float,
-    worker: subprocess.Popen[bytes] | None,
-) -> float:
-    """Sends a probe request every second until one is answered; returns the seconds it took."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    sent: set[bytes] = set()
-    next_probe = start
-    while loop.time() - start < timeout_s:
-        if worker is not None and worker.poll() is not None:
-            raise RuntimeError(f"the worker exited with code {worker.returncode} before answering")
-        if loop.time() >= next_probe:
-            rid = f"warm-up-{uuid.uuid4().hex[:8]}"
-            req = SelectionRequest(
-                request_id=rid, reply_to=reply_to, agent_type="SA", task=TaskInfo(task_id="w")
-            )
-            await producer.send(topic, encode(req), key=rid.encode())
-            sent.add(rid.encode())
-            next_probe = loop.time() + 1.0
-        for records in (await consumer.getmany(timeout_ms=100)).values():
-            if any(r.key in sent for r in records):
-                return loop.time() - start
-    raise TimeoutError(f"no selection reply within {timeout_s:.0f} s: is a worker running on this prefix?")
-
-
-def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **settings.to_env()}
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "modelrouter.streams.worker", "--loglevel", "warning"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-
-def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-
-
 async def delete_topics(settings: Settings) -> None:
     """Removes this run's topics: its fresh prefix and the worker's changelogs."""
     admin = AIOKafkaAdminClient(**settings.aiokafka_kwargs(), client_id="bench-select-cleanup")
@@ -398,9 +337,9 @@ async def measure(
     """Starts the worker (unless --no-worker), waits until it answers, then runs the timed load."""
     worker = None
     if not args.no_worker:
-        log_path = workdir / "worker.log"
-        worker = start_worker(settings, log_path)
-        print(f"started a worker (pid {worker.pid}, log {log_path})", flush=True)
+        worker = WorkerProcess(settings, workdir / "worker.log", loglevel="warning")
+        worker.start()
+        print(f"started a worker (pid {worker.pid}, log {worker.log_path})", flush=True)
     producer = AIOKafkaProducer(**settings.aiokafka_kwargs(), linger_ms=args.linger_ms, acks=1)
     consumer = AIOKafkaConsumer(**settings.aiokafka_kwargs(), enable_auto_commit=False, fetch_max_wait_ms=100)
     tasks: list[asyncio.Task[None]] = []
@@ -415,9 +354,8 @@ async def measure(
         tp = TopicPartition(reply_to, 0)
         consumer.assign([tp])
         await consumer.seek_to_beginning(tp)
-        took = await wait_until_answering(
-            producer, consumer, requests_topic, reply_to, args.startup_timeout, worker
-        )
+        async with SelectionClient(settings) as client:
+            took = await wait_until_answering(client, worker, args.startup_timeout)
         print(f"worker answering after {took:.1f} s; sending {args.rate}/s for {args.seconds} s", flush=True)
         started = time.perf_counter()
         tasks = [
@@ -437,11 +375,10 @@ async def measure(
         await producer.stop()
         await consumer.stop()
         if worker is not None:
-            exited = worker.poll()
-            stop_worker(worker)
+            exited = worker.returncode
+            worker.stop()
             if failed or exited is not None:
-                tail = (workdir / "worker.log").read_text(errors="replace")[-3000:]
-                print(f"worker (exit code {exited}) log tail:\n{tail}", flush=True)
+                print(f"worker (exit code {exited}) log tail:\n{worker.log_tail(40)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from modelrouter.schemas import InvalidEventError, Settings
 __all__ = ["TopicView"]
 
 V = TypeVar("V")
-log = logging.getLogger("modelrouter.agents.views")
+log = logging.getLogger("modelrouter.agents.kafka.topic_view")
 
 
 class TopicView(Generic[V]):

@@ -1,4 +1,5 @@
-"""`modelrouter`: the parser of every subcommand, and the one place errors become exit codes."""
+"""`modelrouter`: the parser of every subcommand, and the one place errors become exit codes
+(failures.explain says which code and line each error gets)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from . import bench, broker, demo, publish, registry, selection, summary, tail, worker
+from . import bench, broker, publish, registry, schemas, selection, summary, tail, worker
+from .demo import command as demo
 from .failures import EXIT_FAILURE, EXIT_USAGE, explain
 from .options import configure_logging, kafka_options, settings_from
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (broker, worker, registry, selection, publish, tail, summary, demo, bench)
+COMMANDS = (broker, worker, registry, selection, publish, tail, summary, demo, bench, schemas)
 
 
 def build_parser() -> argparse.ArgumentParser:

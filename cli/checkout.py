@@ -14,9 +14,9 @@ __all__ = ["checkout_root", "run_script", "script_path"]
 
 
 def checkout_root() -> Path:
-    """The repository folder this package runs from (streams/cli/ -> the root), through the
+    """The repository folder this package runs from (cli/ -> the root), through the
     editable install's link tree; inside a wheel it is site-packages/modelrouter, without scripts."""
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[1]
 
 
 def script_path(relative: str, missing_hint: str, root: Path | None = None) -> Path:

@@ -10,15 +10,18 @@ from .options import add_command, overrides
 
 __all__ = ["register"]
 
+# subcommand -> (its script in bench/, what it measures)
 BENCHMARKS = {
-    "ingest": "how fast one worker folds events, next to a bare consumer's ceiling",
-    "select": "selection round trips per second and their latency, at a given request rate",
-    "restart": "how long a worker takes to restart on a long history (warm or --cold)",
+    "ingest": ("ingest.py", "how fast one worker folds events, next to a bare consumer's ceiling"),
+    "select": ("selection.py", "selection round trips per second and their latency, at a given request rate"),
+    "restart": ("restart.py", "how long a worker takes to restart on a long history (warm or --cold)"),
 }
 
 
 def run(args: argparse.Namespace) -> int:
-    script = script_path(f"bench/{args.benchmark}.py", "the benchmarks live in bench/ of the repository")
+    script = script_path(
+        f"bench/{BENCHMARKS[args.benchmark][0]}", "the benchmarks live in bench/ of the repository"
+    )
     env = {f"MODELROUTER_{name.upper()}": value for name, value in overrides(args).items()}
     return run_script(script, args.passthrough, env)
 
@@ -37,5 +40,5 @@ def register(subparsers: Any) -> None:
         ],
     )
     benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
-    for name, what in BENCHMARKS.items():
+    for name, (_, what) in BENCHMARKS.items():
         add_command(benchmarks, name, summary=what, handler=run, passthrough="script")

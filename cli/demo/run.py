@@ -30,13 +30,14 @@ from modelrouter.agents import (
 )
 from modelrouter.agents.selection_client import SelectionClient
 from modelrouter.schemas import ConfigurationError, Settings, utc_now
-from modelrouter.streams.inspect import bucket_totals
+from modelrouter.streams.table_totals import bucket_totals
 
+from ..worker_process import WorkerProcess, wait_until_answering
 from .analysis import percentile, policy_stats, selection_shift, share_per_second
 from .baseline import fixed_plan, replay_fixed
 from .fleet import CountingPublisher, Fleet
 from .live import LiveView, PlainProgress, RichView, snapshot
-from .processes import DemoError, WorkerProcess, ensure_broker, wait_until_answering
+from .processes import DemoError, ensure_broker
 from .report import DemoReport, render_report
 from .timeline import Timeline
 from .world import SimTask, TaskResult, World, fleet_agents, task_stream
@@ -307,7 +308,9 @@ async def _run_fleet(
         CountingPublisher(cfg, client_id="modelrouter-demo") as publisher,
         SelectionClient(cfg, lookup=registry.get) as client,
     ):
-        ready_s = await wait_until_answering(client, worker, base, WORKER_READY_TIMEOUT_S)
+        ready_s = await wait_until_answering(
+            client, worker, WORKER_READY_TIMEOUT_S, base=base, agent_type="demo"
+        )
         print(
             f"worker answering selections after {ready_s:.1f} s; starting the fleet\n", file=out, flush=True
         )

@@ -1,5 +1,0 @@
-"""`python -m modelrouter.streams.cli`: the same as the `modelrouter` script."""
-
-from .main import main
-
-raise SystemExit(main())

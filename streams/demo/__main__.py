@@ -1,5 +1,0 @@
-"""`python -m modelrouter.streams.demo`."""
-
-from . import main
-
-raise SystemExit(main())
