@@ -1,9 +1,9 @@
 """The agent-side SDK: publishing events, asking for selections, failover, and the integration
-guide's facade (ModelOptimizerIntegration and the pieces it is built from)."""
+guide's facade (ModelOptimizerIntegration and the pieces it is built from). The Kafka plumbing it
+shares with the worker (topic creation, topic views, table reads) is `modelrouter.agents.kafka`."""
 
 from modelrouter.schemas import APIModelError, FailoverReason, SelectionTimeout
 
-from .kafka.admin import ensure_topics
 from .assignment import APIModelAssignment, ModelSelection, SelectionConstraints
 from .facade import EnhancedModelOptimizer, ModelOptimizerIntegration
 from .failover import FailoverAttempt, FailoverManager, FailoverResult
@@ -12,11 +12,9 @@ from .health import HealthChecker, ModelHealth, RateLimiter, ScorecardBoard
 from .monitoring import CostTracker, PerformanceMonitor
 from .optimizer import AgentTask, AgentType, ModelAssignment, ModelOptimizer, ResourceConstraint
 from .publisher import EventPublisher
-from .kafka.topic_reader import read_table, read_to_end
 from .registry import ModelRegistry, RegistryUpdate
 from .selection_client import SelectionClient
 from .selector import ModelSelector
-from .kafka.topic_view import TopicView
 
 __all__ = [
     "APIModelAssignment",
@@ -46,11 +44,7 @@ __all__ = [
     "SelectionClient",
     "SelectionConstraints",
     "SelectionTimeout",
-    "TopicView",
     "classify_failure",
-    "ensure_topics",
     "limit_kind_of",
-    "read_table",
-    "read_to_end",
     "retry_after_seconds",
 ]

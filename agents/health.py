@@ -19,8 +19,8 @@ from modelrouter.schemas import Scorecard, Settings, TopicName, decode, topic_sp
 from modelrouter.schemas.health import HealthParams, circuit
 
 from .kafka.admin import ensure_topics
-from .registry import ModelRegistry
 from .kafka.topic_view import TopicView
+from .registry import ModelRegistry
 
 __all__ = [
     "CircuitState",

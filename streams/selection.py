@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import TypeAdapter, ValidationError
 
-from modelrouter.agents.kafka.topic_view import TopicView
+from modelrouter.agents.kafka import TopicView
 from modelrouter.schemas import (
     APIModelError,
     DeadLetter,

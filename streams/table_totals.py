@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelrouter.agents.kafka.topic_reader import read_to_end
+from modelrouter.agents.kafka import read_to_end
 from modelrouter.schemas import Settings, loads
 
 from .buckets import from_bytes

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 
 import faust
+
 from modelrouter.agents.kafka import ensure_topics
 from modelrouter.schemas import Settings, TopicName, TopicSpec, topic_specs
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from modelrouter.agents.kafka.topic_reader import read_table, read_to_end
+from modelrouter.agents.kafka import read_table, read_to_end
 from modelrouter.schemas import Settings
 from modelrouter.streams.table_totals import TOTAL_FIELDS, bucket_totals
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from modelrouter.schemas import Settings, loads
 from modelrouter.cli.demo import Timeline, run_demo
+from modelrouter.schemas import Settings, loads
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(150)]
 

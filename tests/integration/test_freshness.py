@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from modelrouter.agents import EventPublisher
-from modelrouter.agents.kafka.admin import ensure_topics
+from modelrouter.agents.kafka import ensure_topics
 from modelrouter.agents.selection_client import SelectionClient
 from modelrouter.schemas import BaseAssignment, ModelSpec, Settings, TaskInfo, encode, topic_specs
 

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from modelrouter.agents.kafka.admin import ensure_topics
+from modelrouter.agents.kafka import ensure_topics
 from modelrouter.schemas import (
     BaseAssignment,
     Constraints,

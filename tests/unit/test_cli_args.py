@@ -15,19 +15,20 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from modelrouter.cli import bench, broker, build_parser, checkout, main, publish
+from modelrouter.cli.output import number
+from modelrouter.cli.selection import reply_view
+from modelrouter.cli.summary_board import SummaryBoard, TailFilter
 from modelrouter.schemas import (
     Alternative,
     LatencySummary,
     Rejection,
     SelectionReply,
+    Settings,
     TaskCompleted,
     WindowSummary,
     summary_key,
 )
-from modelrouter.cli import bench, broker, build_parser, checkout, main, publish
-from modelrouter.cli.output import number
-from modelrouter.cli.selection import reply_view
-from modelrouter.cli.summary_board import SummaryBoard, TailFilter
 
 NO_BROKER = "127.0.0.1:1"  # nothing listens: a command that tried to connect would exit 1, not 2
 UNREACHABLE = (

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from modelrouter.agents import ModelOptimizer, ModelRegistry, classify_failure, retry_after_seconds
-from modelrouter.schemas import ConfigurationError, FailoverReason, ModelSpec, Scorecard, Settings, loads
 from modelrouter.cli.demo.analysis import (
     CallRecord,
     RejectionRecord,
@@ -34,6 +33,7 @@ from modelrouter.cli.demo.world import (
     fleet_agents,
     task_stream,
 )
+from modelrouter.schemas import ConfigurationError, FailoverReason, ModelSpec, Scorecard, Settings, loads
 
 
 @pytest.fixture(scope="module")
