@@ -26,7 +26,7 @@ from modelrouter.agents import EventPublisher
 from modelrouter.agents.workload import Workload
 from modelrouter.cli.worker_process import WorkerProcess
 from modelrouter.schemas import EVENT_TOPICS, Settings, decode_event
-from modelrouter.streams.event_reader import progress_group
+from modelrouter.streams.checkpoint import progress_group
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,41 +1,33 @@
 """EventReader: the three event topics and `failover-in`, read for the partitions this worker's
 tables own, with a plain aiokafka consumer in large batches, not through faust's per-event
-stream path.
+stream path. Each batch is folded (folds.py), its due windows closed (summary_publisher.py),
+and made durable (checkpoint.py), in that order.
 
-Where a partition was read up to is stored in the worker's own `health` table (one key per
-partition, next to its window clock), written only once a batch's table writes, forwards
-and summaries are all confirmed by Kafka. A restarted or newly assigned worker resumes
-from there; the per-key applied offsets in each bucket make a replayed event count once.
 faust still owns the group membership and the tables: the partitions read here are the
-ones faust assigned this worker of the internal `assignment` topic (no records; it exists
-so that faust assigns partitions), co-partitioned with the tables.
-
-Offsets are also committed to the consumer group `<app_id>-events` about once a second, for
-lag monitoring (`kafka-consumer-groups.sh`) and the benchmarks; the stored positions, not
-these commits, decide where reading resumes.
+ones faust assigned this worker (assignment.py). A restarted or newly assigned worker resumes
+from the stored positions (checkpoint.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 
-from modelrouter.schemas import EVENT_TOPICS, Settings, dumps, loads
+from modelrouter.schemas import EVENT_TOPICS, Settings
 
+from .assignment import AssignmentReadiness, assigned_partitions
 from .batching import PartitionEvent, as_current_event
-from .tables import DELIVERY_TIMEOUT_S, FOLD_FAILED_EXIT, await_changelog
+from .checkpoint import Checkpoint, progress_group
+from .folds import PartitionFolds
+from .stored_index import StoredIndex
+from .summary_publisher import SummaryPublisher
 
-if TYPE_CHECKING:
-    from .performance import Folder
-
-__all__ = ["EventReader", "progress_group"]
+__all__ = ["EventReader"]
 
 log = logging.getLogger("modelrouter.streams.event_reader")
 
@@ -50,69 +42,45 @@ _FETCH_BYTES = 8 * 2**20
 _FETCH_MAX_WAIT_MS = 25
 
 
-def progress_group(settings: Settings) -> str:
-    """The consumer group the event readers commit their progress to (for monitoring only)."""
-    return f"{settings.app_id}-events"
-
-
-def position_key(partition: int) -> bytes:
-    return dumps(["position", partition])
-
-
 class EventReader:
     """Reads the event topics' partitions of this worker's tables and folds them in batches."""
 
-    def __init__(self, app: faust.App, settings: Settings, folder: Folder) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        *,
+        folds: PartitionFolds,
+        publisher: SummaryPublisher,
+        checkpoint: Checkpoint,
+        stored: StoredIndex,
+        readiness: AssignmentReadiness,
+    ) -> None:
         self.app = app
         self.settings = settings
-        self.folder = folder
-        self.topics = [settings.topic(name) for name in EVENT_TOPICS] + [folder.failover_in_name]
+        self.folds = folds
+        self.publisher = publisher
+        self.checkpoint = checkpoint
+        self.stored = stored
+        self.readiness = readiness
+        self.topics = [settings.topic(name) for name in EVENT_TOPICS] + [folds.failover_in_name]
         self._generation: int | None = None
         self._partitions: set[int] = set()
         self._revoking = False
         self._in_flight = asyncio.Lock()
-        self._recovered_for: int | None = None  # the generation whose table recovery completed
-        self._progress: dict[TopicPartition, int] = {}
         self._read_to: dict[TopicPartition, int] = {}  # next offset to fold, per assigned partition
-        self._last_commit = 0.0
-        self._committing: asyncio.Task[None] | None = None
         app.on_partitions_revoked.connect(self._on_revoked)
-        app.on_rebalance_complete.connect(self._on_recovered)
 
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         """faust awaits this before it gives the partitions up: let the batch in flight finish
         (its state reaches the changelog before the next owner restores it) and read no more."""
         self._revoking = True
-        self._recovered_for = None
+        self.readiness.revoked()
         async with self._in_flight:
             pass
 
-    async def _on_recovered(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        """faust sends this when the tables of the current assignment are restored. It runs in
-        faust's recovery task: a newer rebalance's recovery is still pending (its start signal
-        set) if this completion belongs to an older assignment."""
-        if not self._recovery.signal_recovery_start.is_set():
-            self._recovered_for = self.app.consumer_generation_id
-
-    @property
-    def _recovery(self) -> Any:
-        return self.app.tables.recovery  # type: ignore[attr-defined]  # on TableManager, not its interface
-
     def _ready(self) -> bool:
-        """The tables of the current assignment are restored: folding may start.
-
-        faust's `recovery.completed` stays set from the previous assignment, and `in_recovery`
-        is set only once recovery has started, so a fold started in between wrote into
-        partitions that recovery then rewound (a SIGKILL test lost failovers that way)."""
-        recovery = self._recovery
-        generation = self.app.consumer_generation_id
-        return (
-            generation is not None
-            and self._recovered_for == generation
-            and not self.app.rebalancing
-            and not recovery.in_recovery
-            and not recovery.signal_recovery_start.is_set()
-        )
+        return self.readiness.ready()
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -139,7 +107,7 @@ class EventReader:
                     continue
                 batches = await self._next_batch(consumer)
                 if not batches:
-                    self._commit_progress(consumer)  # the last batch's progress, once idle
+                    self.checkpoint.commit_offsets(consumer)  # the last batch's progress, once idle
                     continue
                 async with self._in_flight:
                     if (
@@ -178,15 +146,14 @@ class EventReader:
 
     async def _assign(self, consumer: AIOKafkaConsumer, generation: int | None) -> None:
         """Read the partitions faust gave this worker, each from its stored position."""
-        folder = self.folder
         assert generation is not None
         self._revoking = False  # a revocation during the awaits below sets it again
-        await folder.ensure_index(generation)
-        folder.start_reading()
-        partitions = folder.assigned_partitions()
+        await self.stored.ensure(generation)
+        self.folds.start_reading()
+        partitions = assigned_partitions(self.app, self.settings)
         tps = [TopicPartition(t, p) for t in self.topics for p in sorted(partitions)]
         consumer.assign(tps)
-        positions = {p: self.stored_positions(p) for p in partitions}
+        positions = {p: self.checkpoint.stored_positions(p) for p in partitions}
         self._read_to = {}
         for tp in tps:
             offset = positions[tp.partition].get(tp.topic)
@@ -198,13 +165,8 @@ class EventReader:
         self._partitions, self._generation = partitions, generation
         log.info("reading events of partitions %s from their stored positions", sorted(partitions))
 
-    def stored_positions(self, partition: int) -> dict[str, int]:
-        with as_current_event(PartitionEvent(self.folder.failover_in_name, partition)):
-            raw = self.folder.health.get(position_key(partition))
-        return {} if raw is None else dict(loads(raw))
-
     async def _fold(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Any]]) -> None:
-        folder = self.folder
+        folds = self.folds
         wall = time.time()
         by_partition: dict[int, dict[str, list[Any]]] = {}
         ends: dict[int, dict[str, int]] = {}  # where each partition's topics were read up to
@@ -216,46 +178,14 @@ class EventReader:
             highwater = consumer.highwater(tp)
             if highwater is not None and next_offset < highwater:
                 lagging.setdefault(tp.partition, set()).add(tp.topic)
-        try:
-            sends: list[Any] = []
-            for partition, topics in by_partition.items():
-                with as_current_event(PartitionEvent(folder.failover_in_name, partition)):
-                    sends += folder.fold_partition(partition, topics, wall, lagging.get(partition, ()))
-            # Also the previous batch's position writes (below): awaited with this batch's
-            # writes, not on their own, which saved a round trip to the broker per batch.
-            futures = folder.buckets.take_pending() + folder.health.take_pending() + sends
-            await await_changelog(futures, DELIVERY_TIMEOUT_S)
-            # Only now, with every effect of the batch in Kafka, move the stored positions on.
-            # Should the worker die before these writes reach the changelog, the batch is read
-            # again from the previous position, and the per-key applied offsets skip it.
-            for partition, read_to in ends.items():
-                stored = self.stored_positions(partition) | read_to
-                with as_current_event(PartitionEvent(folder.failover_in_name, partition)):
-                    folder.health[position_key(partition)] = dumps(stored)
-        except Exception:
-            log.critical("a batch could not be made durable; exiting for a clean replay", exc_info=True)
-            os._exit(FOLD_FAILED_EXIT)
-        folder.counters.batches += 1
-        self._progress.update({tp: records[-1].offset + 1 for tp, records in batches.items()})
-        self._commit_progress(consumer)
-        await folder.send_cooldown_scorecards()
-
-    def _commit_progress(self, consumer: AIOKafkaConsumer) -> None:
-        """Commit the progress offsets (monitoring only) at most once a second, in the background."""
-        now = time.monotonic()
-        if (
-            not self._progress
-            or now - self._last_commit < 1.0
-            or (self._committing is not None and not self._committing.done())
-        ):
-            return
-        self._last_commit = now
-        offsets, self._progress = self._progress, {}
-
-        async def commit() -> None:
-            try:
-                await consumer.commit(offsets)
-            except KafkaError as exc:  # the stored positions are what count
-                log.debug("could not commit progress offsets: %r", exc)
-
-        self._committing = asyncio.create_task(commit())
+        sends: list[Any] = []
+        for partition, topics in by_partition.items():
+            with as_current_event(PartitionEvent(folds.failover_in_name, partition)):
+                sends += folds.fold_partition(partition, topics, wall, lagging.get(partition, ()))
+                sends += self.publisher.close_partition(partition, wall)
+        read = {tp: records[-1].offset + 1 for tp, records in batches.items()}
+        await self.checkpoint.commit(consumer, sends, ends, read)
+        folds.counters.batches += 1
+        if folds.cooldown_changed:
+            changed, folds.cooldown_changed = folds.cooldown_changed, set()
+            await self.publisher.send_cooldown_scorecards(changed)

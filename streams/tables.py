@@ -15,10 +15,7 @@ from typing import Any
 import faust
 from aiokafka.partitioner import murmur2
 
-__all__ = ["DELIVERY_TIMEOUT_S", "FOLD_FAILED_EXIT", "DurableTable", "await_changelog", "partition_of"]
-
-FOLD_FAILED_EXIT = 70  # exit code when a batch cannot be made durable (EX_SOFTWARE)
-DELIVERY_TIMEOUT_S = 60.0  # how long a batch waits for Kafka to confirm its records
+__all__ = ["DurableTable", "await_changelog", "partition_of"]
 
 
 class DurableTable(faust.Table[Any, Any]):

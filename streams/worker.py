@@ -14,7 +14,9 @@ from modelrouter.agents.kafka import ensure_topics
 from modelrouter.schemas import Settings, TopicName, TopicSpec, topic_specs
 
 from .app import create_app
-from .performance import ASSIGNMENT_TOPIC, register_performance
+from .assignment import ASSIGNMENT_TOPIC
+from .fold_tasks import register_folds
+from .folds import FAILOVER_IN
 from .selection import register_selection
 
 __all__ = ["build_app", "run_worker", "worker_topics"]
@@ -39,7 +41,7 @@ def worker_topics(settings: Settings) -> list[TopicSpec]:
     use, and the (empty) topic whose partitions faust assigns to the workers."""
     specs = topic_specs(settings)
     failover = specs[TopicName.FAILOVER]
-    failover_in = TopicSpec(settings.topic("failover-in"), failover.partitions, False, failover.retention_ms)
+    failover_in = TopicSpec(settings.topic(FAILOVER_IN), failover.partitions, False, failover.retention_ms)
     assignment = TopicSpec(
         settings.topic(ASSIGNMENT_TOPIC), failover.partitions, False, failover.retention_ms
     )
@@ -58,7 +60,7 @@ def _libc_trim() -> Callable[[], object] | None:
 
 def build_app(settings: Settings) -> faust.App:
     app = create_app(settings)
-    register_performance(app, settings)
+    register_folds(app, settings)
     register_selection(app, settings)
     trim = _libc_trim()
     if trim is not None:

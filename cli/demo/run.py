@@ -26,8 +26,8 @@ from modelrouter.agents import (
     PerformanceMonitor,
     RateLimiter,
     ScorecardBoard,
-    ensure_topics,
 )
+from modelrouter.agents.kafka import ensure_topics
 from modelrouter.agents.selection_client import SelectionClient
 from modelrouter.schemas import ConfigurationError, Settings, utc_now
 from modelrouter.streams.table_totals import bucket_totals

@@ -1,0 +1,100 @@
+"""Checkpoint: how a folded batch becomes durable, and where reading resumes.
+
+`commit` runs its steps in this order, in one place:
+1. flush: take the tables' changelog sends and the batch's output sends (dead letters,
+   forwards, summaries) — also the previous batch's position writes;
+2. confirm: wait until Kafka has every one of them (acks=all);
+3. positions: only then store each partition's read positions, in the `health` table under
+   `["position", p]` (fold_tables.py), so a position never runs ahead of its state;
+4. offsets: commit the progress offsets to the `<app_id>-events` group, about once a second
+   in the background — for lag monitoring only: the stored positions decide where reading
+   resumes, and the per-key applied offsets in each bucket make a replayed event count once.
+A batch that cannot be made durable ends the process (FOLD_FAILED_EXIT) for a clean replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from modelrouter.schemas import Settings
+
+from .batching import PartitionEvent, as_current_event
+from .fold_tables import FoldTables
+from .tables import await_changelog
+
+__all__ = ["DELIVERY_TIMEOUT_S", "FOLD_FAILED_EXIT", "Checkpoint", "progress_group"]
+
+FOLD_FAILED_EXIT = 70  # exit code when a batch cannot be made durable (EX_SOFTWARE)
+DELIVERY_TIMEOUT_S = 60.0  # how long a batch waits for Kafka to confirm its records
+
+log = logging.getLogger("modelrouter.streams.checkpoint")
+
+
+def progress_group(settings: Settings) -> str:
+    """The consumer group the event readers commit their progress to (for monitoring only)."""
+    return f"{settings.app_id}-events"
+
+
+class Checkpoint:
+    """The read positions of this worker's partitions, and the commit of each batch."""
+
+    def __init__(self, tables: FoldTables, position_topic: str) -> None:
+        self._tables = tables
+        self._position_topic = position_topic  # the topic whose partition places a position write
+        self._progress: dict[TopicPartition, int] = {}
+        self._last_commit = 0.0
+        self._committing: asyncio.Task[None] | None = None
+
+    def stored_positions(self, partition: int) -> dict[str, int]:
+        with as_current_event(PartitionEvent(self._position_topic, partition)):
+            return self._tables.load_positions(partition)
+
+    async def commit(
+        self,
+        consumer: AIOKafkaConsumer,
+        sends: Sequence[Any],
+        ends: dict[int, dict[str, int]],
+        read: dict[TopicPartition, int],
+    ) -> None:
+        """Make a folded batch durable: `sends` are its output futures, `ends` where each
+        partition's topics were read up to, `read` the same per TopicPartition."""
+        try:
+            futures = [*self._tables.take_pending(), *sends]  # 1. flush
+            await await_changelog(futures, DELIVERY_TIMEOUT_S)  # 2. confirm
+            for partition, read_to in ends.items():  # 3. positions
+                stored = self.stored_positions(partition) | read_to
+                with as_current_event(PartitionEvent(self._position_topic, partition)):
+                    self._tables.store_positions(partition, stored)
+        except Exception:
+            log.critical("a batch could not be made durable; exiting for a clean replay", exc_info=True)
+            os._exit(FOLD_FAILED_EXIT)
+        self._progress.update(read)
+        self.commit_offsets(consumer)  # 4. offsets
+
+    def commit_offsets(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit the progress offsets (monitoring only) at most once a second, in the background."""
+        now = time.monotonic()
+        if (
+            not self._progress
+            or now - self._last_commit < 1.0
+            or (self._committing is not None and not self._committing.done())
+        ):
+            return
+        self._last_commit = now
+        offsets, self._progress = self._progress, {}
+
+        async def commit() -> None:
+            try:
+                await consumer.commit(offsets)
+            except KafkaError as exc:  # the stored positions are what count
+                log.debug("could not commit progress offsets: %r", exc)
+
+        self._committing = asyncio.create_task(commit())

@@ -1,0 +1,222 @@
+"""PartitionFolds: one partition's records of a batch folded into the bucket and health tables.
+
+The three event topics and `failover-in` (failovers re-keyed by alternative model) are read
+by the EventReader; each valid event is folded once (per-key applied offsets skip replays),
+invalid ones go to dead-letter, failovers are forwarded to their alternative's partition,
+and the partition's stream time moves on. Closing the windows that are due and sending
+their summaries is the SummaryPublisher's; making a batch durable is the Checkpoint's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from modelrouter.schemas import (
+    EVENT_TOPICS,
+    Failover,
+    InvalidEventError,
+    RateLimited,
+    Settings,
+    TaskCompleted,
+    TopicName,
+    encode,
+)
+
+from .bucket_cache import BucketCache
+from .buckets import BucketStats, FoldTally, fold_batch, to_bytes
+from .fold_tables import FoldTables, bucket_key
+from .model_health import ModelHealth, fold_health
+from .record_sender import RecordSender
+from .stored_index import StoredIndex
+from .validation import dead_letter, parse_event
+from .windows import InputClocks
+
+__all__ = ["FAILOVER_IN", "FoldCounters", "PartitionFolds"]
+
+FAILOVER_IN = "failover-in"  # the internal topic of failovers re-keyed by alternative model
+SRC_PARTITION = "mr-src-partition"
+SRC_OFFSET = "mr-src-offset"
+
+
+@dataclass
+class FoldCounters:
+    valid: int = 0
+    dead_lettered: int = 0
+    expired: int = 0
+    batches: int = 0
+
+
+class PartitionFolds:
+    """Folds batches, partition by partition; the caller sets the partition's current event
+    (batching.as_current_event) around each call."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tables: FoldTables,
+        cache: BucketCache,
+        stored: StoredIndex,
+        sender: RecordSender,
+    ) -> None:
+        self.settings = settings
+        self.tables = tables
+        self.cache = cache
+        self.stored = stored
+        self.sender = sender
+        self.kinds = {settings.topic(name): TopicName(name) for name in EVENT_TOPICS}
+        self.failover_in_name = settings.topic(FAILOVER_IN)
+        self.dead_letter_name = settings.topic(TopicName.DEAD_LETTER)
+        self.counters = FoldCounters()
+        self.tally = FoldTally()
+        self.cooldown_changed: set[str] = set()
+        self.inputs = InputClocks()
+
+    def start_reading(self) -> None:
+        """Called when an assignment's restored tables are ready to fold: drop the decoded
+        buckets (a changelog restore rewrites the table under them) and how far each input
+        was read (reading resumes from the stored positions)."""
+        self.cache.clear()
+        self.inputs.clear()
+
+    def fold_partition(
+        self, partition: int, batch: Mapping[str, Sequence[Any]], wall: float, lagging: Collection[str] = ()
+    ) -> list[Any]:
+        """Fold one partition's records of a batch (topic -> aiokafka ConsumerRecords in offset
+        order, of the event topics and `failover-in`) and move its stream time; return the
+        output futures (dead letters, forwards). `lagging`: the topics of this partition with
+        records left to read after this batch."""
+        times: dict[str, float] = {}  # topic -> latest event time in this batch
+        items: list[tuple[str, int, Any]] = []
+        health_items: list[tuple[str, int, TaskCompleted | RateLimited]] = []
+        sends: list[Any] = []
+        for topic, records in batch.items():
+            if topic == self.failover_in_name:
+                self._fold_forwarded(partition, records, times)
+            else:
+                sends += self._parse_events(partition, topic, records, wall, times, items, health_items)
+        self._fold_buckets(partition, items, "out")
+        self._fold_health(health_items)
+        index = self.stored.index
+        advanced = self.inputs.advance(partition, times, lagging, wall)
+        if advanced is not None:
+            index.observe(partition, advanced, wall)
+        elif times:  # events came (the partition is not idle), but stream time waits
+            index.clock(partition).last_event_wall = wall
+        return sends
+
+    def _parse_events(
+        self,
+        partition: int,
+        topic: str,
+        records: Sequence[Any],
+        wall: float,
+        times: dict[str, float],
+        items: list[tuple[str, int, Any]],
+        health_items: list[tuple[str, int, TaskCompleted | RateLimited]],
+    ) -> list[Any]:
+        """One event topic's records: valid ones onto `items` (buckets) and `health_items`,
+        failovers forwarded, invalid ones dead-lettered; returns the sends."""
+        sends: list[Any] = []
+        kind = self.kinds[topic]
+        source = f"{topic}:{partition}"
+        bucket_s = self.settings.bucket_seconds
+        # An event in a bucket that ended more than retention ago would resurrect an expired
+        # key (buckets.is_too_old, inlined: this loop runs once per event).
+        too_old = wall - bucket_s - self.settings.retention_hours * 3600
+        latest = times.get(topic, -math.inf)
+        valid = expired = 0
+        for rec in records:
+            try:
+                parsed = parse_event(rec.value, kind)
+            except InvalidEventError as exc:
+                letter = dead_letter(rec.value, str(exc), topic=topic, partition=partition, offset=rec.offset)
+                sends.append(self.sender.send(self.dead_letter_name, rec.key, encode(letter)))
+                self.counters.dead_lettered += 1
+                continue
+            valid += 1
+            t = parsed.occurred_at.timestamp()
+            if (t // bucket_s) * bucket_s <= too_old:
+                expired += 1
+                continue
+            if t > latest:
+                latest = t
+            items.append((source, rec.offset, parsed))
+            if isinstance(parsed, Failover):
+                # The "in" side belongs to alternative_model's partition: re-key it there,
+                # carrying the source position so a replayed forward is recognised.
+                headers = {SRC_PARTITION: str(partition).encode(), SRC_OFFSET: str(rec.offset).encode()}
+                key = parsed.alternative_model.encode("utf-8")
+                sends.append(self.sender.send(self.failover_in_name, key, rec.value, headers))
+            else:
+                health_items.append((source, rec.offset, parsed))
+        if latest > -math.inf:
+            times[topic] = latest
+        self.counters.valid += valid
+        self.counters.expired += expired
+        return sends
+
+    def _fold_forwarded(self, partition: int, records: Sequence[Any], times: dict[str, float]) -> None:
+        """`failover-in` records: the failovers of this partition's models as alternative."""
+        items: list[tuple[str, int, Any]] = []
+        failover_topic = self.settings.topic(TopicName.FAILOVER)
+        for rec in records:
+            headers = dict(rec.headers or ())
+            # One guard entry per forwarded event, not a high-water mark per source partition:
+            # around a rebalance two workers may forward the same source partition, so the
+            # forwards of one partition need not arrive in offset order. Failovers are a
+            # small share of events and a bucket's guard entries expire with it.
+            position = f"{int(headers[SRC_PARTITION])}:{int(headers[SRC_OFFSET])}"
+            source = f"{failover_topic}:in:{position}"
+            parsed = parse_event(rec.value, TopicName.FAILOVER)  # validated before it was forwarded
+            t = parsed.occurred_at.timestamp()
+            if t > times.get(rec.topic, -math.inf):
+                times[rec.topic] = t
+            items.append((source, 0, parsed))
+        self._fold_buckets(partition, items, "in")
+
+    def _fold_buckets(self, partition: int, items: list[tuple[str, int, Any]], side: str) -> None:
+        if not items:
+            return
+        loaded: dict[tuple[str, str, int], BucketStats] = {}
+        cache = self.cache
+
+        def load(key: tuple[str, str, int]) -> BucketStats | None:
+            stats = cache.load(*key)
+            if stats is not None:
+                loaded[tuple(key)] = stats  # type: ignore[index]
+            return stats
+
+        changed = fold_batch(
+            items,
+            self.settings.bucket_seconds,
+            failover_side=side,  # type: ignore[arg-type]
+            load=load,
+            tally=self.tally,
+        )
+        buckets, index = self.tables.buckets, self.stored.index
+        for bkey, stats in changed.items():
+            buckets[bucket_key(*bkey)] = to_bytes(stats)
+            index.note_write(partition, *bkey)
+            if bkey not in cache:  # a new key (loaded ones are cached already)
+                cache.remember(bkey, stats)
+        # Keys whose events were all replays are written again: a local RocksDB value that
+        # never reached the changelog before a crash gets there before these offsets are acked.
+        for key, stats in loaded.items():
+            if key not in changed:
+                buckets[bucket_key(*key)] = to_bytes(stats)
+
+    def _fold_health(self, items: list[tuple[str, int, TaskCompleted | RateLimited]]) -> None:
+        touched: dict[str, ModelHealth] = {}
+        cooldown_s = self.settings.default_cooldown_s
+        for source, offset, ev in items:
+            h = touched.get(ev.model_id)
+            if h is None:
+                h = touched[ev.model_id] = self.tables.load_health(ev.model_id) or ModelHealth()
+            before = h.cooldown_until
+            if fold_health(h, ev, source, offset, cooldown_s) and h.cooldown_until != before:
+                self.cooldown_changed.add(ev.model_id)
+        for model, h in touched.items():
+            self.tables.store_health(model, h)

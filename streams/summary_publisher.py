@@ -1,0 +1,108 @@
+"""SummaryPublisher: final summaries of the buckets that close, provisional trailing windows and
+scorecards, sent to the summaries and scorecards topics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from modelrouter.schemas import Settings, TopicName
+
+from .bucket_cache import BucketCache
+from .fold_tables import FoldTables
+from .record_sender import RecordSender
+from .stored_index import StoredIndex
+from .summaries import final_summaries, provisional_summaries, scorecard_for, to_record
+
+__all__ = ["SummaryPublisher"]
+
+Records = list[tuple[str, bytes, bytes]]
+
+
+class SummaryPublisher:
+    def __init__(
+        self,
+        settings: Settings,
+        tables: FoldTables,
+        cache: BucketCache,
+        stored: StoredIndex,
+        sender: RecordSender,
+    ) -> None:
+        self._settings = settings
+        self._tables = tables
+        self._cache = cache
+        self._stored = stored
+        self._sender = sender
+        self._summaries = settings.topic(TopicName.SUMMARIES)
+        self._scorecards = settings.topic(TopicName.SCORECARDS)
+
+    def close_partition(self, partition: int, wall: float) -> list[Any]:
+        """After a partition's batch: send the finals that are due, and store the partition's
+        window clock with the batch (the caller sets the partition's current event)."""
+        sends = self._sender.send_all(self.close_due(partition, wall))
+        clock = self._stored.index.clock(partition)
+        self._tables.store_clock(partition, clock.closed_through, clock.stream_time)
+        return sends
+
+    def close_due(self, partition: int, wall: float) -> Records:
+        """Final summaries of the buckets that closed, and of closed buckets with late events."""
+        index = self._stored.index
+        records: Records = []
+        for bucket in index.due_to_close(partition, wall):
+            for model in sorted(index.models_in(partition, bucket)):
+                for s in final_summaries(index, model, bucket, self._cache.load):
+                    records.append((self._summaries, *to_record(s)))
+            index.mark_closed(partition, bucket)
+        return records
+
+    def reclosed(self) -> Records:
+        """Finals again for closed buckets that took late events since the last call.
+
+        Called from the once-a-second timer, so a backlog whose topics are read at
+        different paces re-emits each late bucket at most once a second, not per batch.
+        """
+        index = self._stored.index
+        late, index.reclose = index.reclose, set()
+        records: Records = []
+        for _, model, bucket in sorted(late):
+            for s in final_summaries(index, model, bucket, self._cache.load):
+                records.append((self._summaries, *to_record(s)))
+        return records
+
+    async def provisional(self, models: set[str]) -> Records:
+        """Trailing-window summaries and scorecards of `models`, yielding between models
+        (after a restart every model is due, and a day's rollups take a while to build)."""
+        index = self._stored.index
+        records: Records = []
+        for model in sorted(models):
+            for s in provisional_summaries(index, model, self._cache.load):
+                records.append((self._summaries, *to_record(s)))
+            await asyncio.sleep(0)
+        return records + self.scorecards(models)
+
+    def scorecards(self, models: set[str]) -> Records:
+        window = self._settings.scorecard_window_s
+        index, load_health = self._stored.index, self._tables.load_health
+        return [
+            (self._scorecards, *to_record(scorecard_for(index, m, load_health(m), self._cache.load, window)))
+            for m in sorted(models)
+        ]
+
+    async def send_cooldown_scorecards(self, changed: set[str]) -> None:
+        """Scorecards of the models whose cooldown a batch changed, at once (not on the timer):
+        a rate limit must reach selection within a second."""
+        if changed:
+            for fut in self._sender.send_all(self.scorecards(changed)):
+                await fut
+
+    async def publish_due(self, wall: float) -> list[Any]:
+        """The timer's round: idle partitions close on wall time, late buckets re-close, and the
+        changed models' trailing windows and scorecards go out; the futures of the sends."""
+        index = self._stored.index
+        records: Records = []
+        for partition in list(index.clocks):
+            records += self.close_due(partition, wall)
+        records += self.reclosed()
+        dirty, index.dirty_models = index.dirty_models, set()
+        records += await self.provisional(dirty)
+        return self._sender.send_all(records)
