@@ -19,7 +19,6 @@ __all__ = [
     "BucketStats",
     "FailoverSide",
     "FoldTally",
-    "StreamClock",
     "bucket_start",
     "copy_stats",
     "fold_batch",
@@ -28,12 +27,7 @@ __all__ = [
     "fold_rate_limited",
     "fold_task_completed",
     "from_bytes",
-    "is_closed",
-    "is_expired",
-    "is_late",
-    "is_too_old",
     "merge",
-    "merge_all",
     "merge_into",
     "summarize",
     "to_bytes",
@@ -205,13 +199,6 @@ def merge(a: BucketStats, b: BucketStats) -> BucketStats:
     return out
 
 
-def merge_all(stats: Iterable[BucketStats]) -> BucketStats:
-    out = BucketStats()
-    for s in stats:
-        merge_into(out, s)
-    return out
-
-
 def copy_stats(s: BucketStats) -> BucketStats:
     """A deep copy: nothing mutable is shared with `s`."""
     return BucketStats(
@@ -303,53 +290,12 @@ def _as_datetime(value: datetime | float) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromtimestamp(value, UTC)
 
 
-def is_closed(bucket_start: int, bucket_seconds: int, grace_seconds: float, stream_time_s: float) -> bool:
-    """A bucket closes once stream time reaches its end plus grace; later events are late."""
-    return stream_time_s >= bucket_start + bucket_seconds + grace_seconds
-
-
-def is_late(event_time_s: float, stream_time_s: float, bucket_seconds: int, grace_seconds: float) -> bool:
-    """The event's bucket had already closed at this stream time."""
-    start = bucket_start(event_time_s, bucket_seconds)
-    return is_closed(start, bucket_seconds, grace_seconds, stream_time_s)
-
-
-def is_expired(bucket_start: int, bucket_seconds: int, retention_s: float, now_s: float) -> bool:
-    """The bucket ended more than `retention_s` ago: drop it (also for keys restored at start-up)."""
-    return now_s >= bucket_start + bucket_seconds + retention_s
-
-
-def is_too_old(event_time_s: float, bucket_seconds: int, retention_s: float, now_s: float) -> bool:
-    """The event would land in an already expired bucket; folding it would resurrect the key."""
-    return is_expired(bucket_start(event_time_s, bucket_seconds), bucket_seconds, retention_s, now_s)
-
-
-@dataclass(slots=True)
-class StreamClock:
-    """Stream time per source ("topic:partition"): the latest event time seen there.
-
-    Lateness is judged per source against the events before it, so it does not depend on
-    how events were batched; save `times` with the state to judge replays the same way.
-    """
-
-    grace_seconds: float
-    times: dict[str, float] = field(default_factory=dict)
-
-    def observe(self, source: str, event_time_s: float) -> float:
-        """Advance the source's stream time to `event_time_s` if later; return it."""
-        now = self.times.get(source)
-        if now is None or event_time_s > now:
-            self.times[source] = now = event_time_s
-        return now
-
-
 @dataclass(slots=True)
 class FoldTally:
     """What fold_batch did with the items it was given (accumulates over calls)."""
 
     applied: int = 0
     duplicates: int = 0  # offset already folded into the key: a replay after a crash
-    late: int = 0  # the bucket was closed by stream time: not folded
 
 
 def fold_batch(
@@ -358,7 +304,6 @@ def fold_batch(
     *,
     failover_side: FailoverSide = "out",
     load: Callable[[BucketKey], BucketStats | None] | None = None,
-    clock: StreamClock | None = None,
     tally: FoldTally | None = None,
 ) -> dict[BucketKey, BucketStats]:
     """Fold (source, offset, event) items; return the keys that changed, each written once.
@@ -369,18 +314,14 @@ def fold_batch(
     - `load(key)` is called at most once per key and batch for the stored stats (None: new);
       those objects are updated in place. Without it every key starts empty, which turns
       off replay detection against stored state: use it wherever state is stored.
-    - With a `clock`, an event whose bucket stream time has closed is counted late, not folded.
     """
     cache: dict[tuple[str, str, int], BucketStats] = {}
     changed: dict[tuple[str, str, int], BucketStats] = {}
     out_side = failover_side == "out"
-    applied = duplicates = late = 0
+    applied = duplicates = 0
     for source, offset, ev in items:
         t = ev.occurred_at.timestamp()
         start = int(t // bucket_seconds) * bucket_seconds
-        if clock is not None and clock.observe(source, t) >= start + bucket_seconds + clock.grace_seconds:
-            late += 1
-            continue
         # A plain tuple hashes and compares equal to the BucketKey it stands for, and costs
         # a fifth as much to build; BucketKeys are made once per changed key, at the end.
         # (A BucketStats is always truthy, so `or` only runs on a cache miss.)
@@ -408,7 +349,6 @@ def fold_batch(
     if tally is not None:
         tally.applied += applied
         tally.duplicates += duplicates
-        tally.late += late
     return {BucketKey(*key): stats for key, stats in changed.items()}
 
 

@@ -123,8 +123,7 @@ class PartitionFolds:
         kind = self.kinds[topic]
         source = f"{topic}:{partition}"
         bucket_s = self.settings.bucket_seconds
-        # An event in a bucket that ended more than retention ago would resurrect an expired
-        # key (buckets.is_too_old, inlined: this loop runs once per event).
+        # An event in a bucket that ended more than retention ago would resurrect an expired key.
         too_old = wall - bucket_s - self.settings.retention_hours * 3600
         latest = times.get(topic, -math.inf)
         valid = expired = 0

@@ -24,7 +24,6 @@ from modelrouter.streams.buckets import (
     BucketKey,
     BucketStats,
     FoldTally,
-    StreamClock,
     bucket_start,
     fold_batch,
     fold_failover_in,
@@ -32,12 +31,7 @@ from modelrouter.streams.buckets import (
     fold_rate_limited,
     fold_task_completed,
     from_bytes,
-    is_closed,
-    is_expired,
-    is_late,
-    is_too_old,
     merge,
-    merge_all,
     merge_into,
     summarize,
     to_bytes,
@@ -219,7 +213,7 @@ def test_fold_batch_checks_offsets_against_loaded_state() -> None:
     tally = FoldTally()
     store.update(fold_batch(items[:2], 60, load=store.get, tally=tally))
     changed = fold_batch(items, 60, load=store.get, tally=tally)  # replay from offset 0
-    assert (tally.applied, tally.duplicates, tally.late) == (3, 2, 0)
+    assert (tally.applied, tally.duplicates) == (3, 2)
     assert changed[BucketKey("model-a", "SA", E0)].requests == 3
     assert fold_batch(items, 60, load=store.get) == {}  # nothing new: nothing to write
 
@@ -280,54 +274,11 @@ def test_crash_and_replay_ends_with_the_totals_of_an_uninterrupted_run() -> None
     )
 
 
-# --- windows: late, out of order, closed, expired -----------------------------------------
-
-
-def test_window_predicates_at_their_boundaries() -> None:
-    assert not is_closed(E0, 60, 10, E0 + 69.999)
-    assert is_closed(E0, 60, 10, E0 + 70)
-    assert is_closed(E0, 60, 0, E0 + 60)
-    assert not is_late(E0 + 59.9, E0 + 69.9, 60, 10)
-    assert is_late(E0 + 59.9, E0 + 70, 60, 10)
-    assert not is_late(E0 + 60, E0 + 70, 60, 10)  # next bucket: still open
-    day = 86_400.0
-    assert not is_expired(E0, 60, day, E0 + 60 + day - 0.001)
-    assert is_expired(E0, 60, day, E0 + 60 + day)
-    assert is_too_old(E0 + 30, 60, day, E0 + 60 + day)
-    assert not is_too_old(E0 + 60, 60, day, E0 + 60 + day)
-
-
-SEQUENCE = [5.0, 65.0, 30.0, 69.0, 71.0, 59.0, 125.0, 119.0, 131.0, 60.0]
-
-
-def run_with_clock(batch_size: int) -> tuple[dict[int, int], FoldTally]:
-    items = numbered(TC, [task(t) for t in SEQUENCE])
-    clock, tally = StreamClock(grace_seconds=10), FoldTally()
-    store: dict[BucketKey, BucketStats] = {}
-    for i in range(0, len(items), batch_size):
-        store.update(fold_batch(items[i : i + batch_size], 60, load=store.get, clock=clock, tally=tally))
-    assert clock.times == {TC: E0 + 131.0}
-    return {k.bucket_start - E0: v.requests for k, v in store.items()}, tally
-
-
-def test_out_of_order_within_grace_is_folded_and_after_close_is_late() -> None:
-    counts, tally = run_with_clock(batch_size=len(SEQUENCE))
-    # 30 arrives after 65 (stream time 65 < 60+10): folded. 59 arrives at stream time 71:
-    # bucket 0 closed at 70, late. 119 arrives at 125 (< 130): folded; 60 at 131: late.
-    assert counts == {0: 2, 60: 4, 120: 2}
-    assert (tally.applied, tally.late, tally.duplicates) == (8, 2, 0)
-
-
-@pytest.mark.parametrize("batch_size", [1, 2, 3, 4, 7])
-def test_lateness_does_not_depend_on_batching(batch_size: int) -> None:
-    assert run_with_clock(batch_size) == run_with_clock(len(SEQUENCE))
-
-
-def test_stream_time_is_per_source() -> None:
-    clock = StreamClock(grace_seconds=0)
-    items = numbered("task-completed:1", [task(500.0)]) + numbered(TC, [task(10.0)])
-    out = fold_batch(items, 60, clock=clock)
-    assert sorted(k.bucket_start - E0 for k in out) == [0, 480]  # partition 1 closes nothing on 0
+def merge_all(stats: Iterable[BucketStats]) -> BucketStats:
+    out = BucketStats()
+    for s in stats:
+        merge_into(out, s)
+    return out
 
 
 # --- merge --------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from modelrouter.streams.buckets import (
     FailoverSide,
     fold_batch,
     from_bytes,
-    merge_all,
+    merge_into,
     summarize,
     to_bytes,
 )
@@ -105,9 +105,11 @@ class Store:
 
     def merged(self, model: str, start: int, end: int) -> BucketStats:
         """An independent model-level merge of the stored rows with start <= bucket < end."""
-        return merge_all(
-            from_bytes(v) for (m, _, b), v in self.rows.items() if m == model and start <= b < end
-        )
+        out = BucketStats()
+        for (m, _, b), v in self.rows.items():
+            if m == model and start <= b < end:
+                merge_into(out, from_bytes(v))
+        return out
 
 
 def new_store() -> Store:

@@ -15,8 +15,7 @@ from modelrouter.streams.buckets import (
     FailoverSide,
     fold_batch,
     from_bytes,
-    is_expired,
-    merge_all,
+    merge_into,
     to_bytes,
 )
 from modelrouter.streams.windows import INPUT_HOLD_S, InputClocks, WindowIndex, trailing_bounds
@@ -94,9 +93,11 @@ class Store:
 
     def merged(self, model: str, start: int, end: int) -> BucketStats:
         """An independent model-level merge of the stored rows with start <= bucket < end."""
-        return merge_all(
-            from_bytes(v) for (m, _, b), v in sorted(self.rows.items()) if m == model and start <= b < end
-        )
+        out = BucketStats()
+        for (m, _, b), v in sorted(self.rows.items()):
+            if m == model and start <= b < end:
+                merge_into(out, from_bytes(v))
+        return out
 
     def drop(self, keys: Iterable[tuple[str, str, int]]) -> None:
         for key in keys:
@@ -277,6 +278,11 @@ def test_expire_drops_only_that_partitions_buckets_past_retention() -> None:
     assert index.keys["y"] == {E0: {"SA"}, E0 + 60: {"SA"}}  # partition 1: untouched
     assert index.expire(0, now) == []  # already gone
     assert sorted(index.expire(1, now)) == [("y", "SA", E0), ("y", "SA", E0 + 60)]
+
+
+def is_expired(bucket_start: int, bucket_seconds: int, retention_s: float, now_s: float) -> bool:
+    """The rule, written out independently: a bucket expires `retention_s` after it ends."""
+    return now_s >= bucket_start + bucket_seconds + retention_s
 
 
 @pytest.mark.parametrize("offset", [-0.001, 0.0, 0.001, 59.999, 60.0, 120.0])
