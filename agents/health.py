@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from modelrouter.schemas import Scorecard, Settings, TopicName, decode, topic_specs, utc_now
+from modelrouter.schemas import Scorecard, Settings, TopicName, decoder, topic_specs, utc_now
 from modelrouter.schemas.health import HealthParams, circuit
 
 from .kafka.admin import ensure_topics
@@ -36,10 +36,6 @@ log = logging.getLogger("modelrouter.agents.health")
 
 CircuitState = Literal["closed", "open", "half_open"]
 Clock = Callable[[], datetime]
-
-
-def _decode_card(raw: bytes) -> Scorecard:
-    return decode(Scorecard, raw)
 
 
 def circuit_state(card: Scorecard | None, now: datetime, settings: Settings) -> tuple[CircuitState, str]:
@@ -67,7 +63,7 @@ class ScorecardBoard:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._view: TopicView[Scorecard] = TopicView(
-            settings, settings.topic(TopicName.SCORECARDS), _decode_card
+            settings, settings.topic(TopicName.SCORECARDS), decoder(Scorecard)
         )
         self._started = False
 

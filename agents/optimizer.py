@@ -16,7 +16,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelrouter.schemas import BaseAssignment, ConfigurationError, InvalidEventError, ModelSpec, TaskInfo
+from modelrouter.schemas import (
+    ID_MAX,
+    NAME_MAX,
+    BaseAssignment,
+    ConfigurationError,
+    InvalidEventError,
+    ModelSpec,
+    TaskInfo,
+)
 from modelrouter.schemas.base import Id, Name
 from modelrouter.schemas.errors import describe_errors
 
@@ -35,9 +43,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 OPTIMIZER_FILENAME = "optimizer.json"
-
-_MAX_AGENT_TYPE = 64  # the wire's Name length
-_MAX_TASK_ID = 128  # the wire's Id length
 
 
 class AgentType(StrEnum):
@@ -73,8 +78,8 @@ def agent_type_name(agent_type: AgentType | str) -> str:
     name = agent_type.value if isinstance(agent_type, AgentType) else agent_type
     if not isinstance(name, str):
         raise TypeError(f"agent_type must be an AgentType or a str, not {type(agent_type).__name__}")
-    if not 1 <= len(name) <= _MAX_AGENT_TYPE:
-        raise ValueError(f"agent_type must be 1 to {_MAX_AGENT_TYPE} characters, got {name!r:.80}")
+    if not 1 <= len(name) <= NAME_MAX:
+        raise ValueError(f"agent_type must be 1 to {NAME_MAX} characters, got {name!r:.80}")
     return name
 
 
@@ -95,10 +100,10 @@ class AgentTask:
     estimated_output_tokens: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not 1 <= len(self.id) <= _MAX_TASK_ID:
-            raise ValueError(f"AgentTask.id must be a string of 1 to {_MAX_TASK_ID} characters")
-        if not isinstance(self.type, str) or len(self.type) > _MAX_AGENT_TYPE:
-            raise ValueError(f"AgentTask.type must be a string of at most {_MAX_AGENT_TYPE} characters")
+        if not isinstance(self.id, str) or not 1 <= len(self.id) <= ID_MAX:
+            raise ValueError(f"AgentTask.id must be a string of 1 to {ID_MAX} characters")
+        if not isinstance(self.type, str) or len(self.type) > NAME_MAX:
+            raise ValueError(f"AgentTask.type must be a string of at most {NAME_MAX} characters")
         for name in ("estimated_input_tokens", "estimated_output_tokens"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):

@@ -11,7 +11,15 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from modelrouter.schemas import ModelSpec, Settings, TopicName, decode, encode, encode_key, topic_specs
+from modelrouter.schemas import (
+    ModelSpec,
+    Settings,
+    TopicName,
+    decoder,
+    encode,
+    encode_key,
+    topic_specs,
+)
 
 from .kafka.admin import ensure_topics
 from .kafka.topic_reader import read_to_end
@@ -28,10 +36,6 @@ class RegistryUpdate:
     published: tuple[str, ...]  # new or changed
     unchanged: tuple[str, ...]
     removed: tuple[str, ...]  # tombstoned: in the topic, not in the file
-
-
-def _decode_spec(raw: bytes) -> ModelSpec:
-    return decode(ModelSpec, raw)
 
 
 class ModelRegistry:
@@ -106,7 +110,7 @@ class ModelRegistry:
             if value is None:
                 out.pop(model_id, None)
             else:
-                out[model_id] = _decode_spec(value)
+                out[model_id] = decoder(ModelSpec)(value)
         return out
 
     async def publish(self, *, timeout_s: float = 30.0) -> RegistryUpdate:
@@ -146,7 +150,7 @@ class ModelRegistry:
         if self._view is not None:
             return
         await self._ensure_topic()
-        view: TopicView[ModelSpec] = TopicView(self.settings, self.topic, _decode_spec)
+        view: TopicView[ModelSpec] = TopicView(self.settings, self.topic, decoder(ModelSpec))
         live: dict[str, ModelSpec] = {}
 
         def apply(model_id: str, spec: ModelSpec | None) -> None:

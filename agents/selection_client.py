@@ -12,6 +12,7 @@ from typing import Literal
 from aiokafka.errors import KafkaError
 
 from modelrouter.schemas import (
+    TEXT_MAX,
     Alternative,
     APIModelError,
     BaseAssignment,
@@ -37,7 +38,6 @@ log = logging.getLogger("modelrouter.agents.selection")
 Strategy = Literal["balanced", "cost", "latency", "quality"]
 ModelLookup = Callable[[str], ModelSpec | None]
 
-_REASON_MAX = 2048  # SelectionReply.reasoning
 _UNKNOWN_PROVIDER = "unknown"
 
 
@@ -58,7 +58,7 @@ def fallback_reply(
         provider=spec.provider if spec is not None else _UNKNOWN_PROVIDER,
         endpoint=spec.endpoint if spec is not None else None,
         score=0.0,
-        reasoning=reasoning[:_REASON_MAX],
+        reasoning=reasoning[:TEXT_MAX],
         alternatives=alternatives,
         fallback_used=True,
     )

@@ -1,7 +1,17 @@
 """The wire contract: records, topic names, the codec, settings and errors."""
 
-from .base import Record, utc_now
-from .codec import decode, decode_event, decode_reply, decode_request, dumps, encode, encode_key, loads
+from .base import ID_MAX, NAME_MAX, TEXT_MAX, Record, utc_now
+from .codec import (
+    decode,
+    decode_event,
+    decode_reply,
+    decode_request,
+    decoder,
+    dumps,
+    encode,
+    encode_key,
+    loads,
+)
 from .deadletter import DeadLetter, payload_text
 from .errors import APIModelError, ConfigurationError, InvalidEventError, ModelRouterError, SelectionTimeout
 from .events import Event, EventType, Failover, FailoverReason, LimitKind, RateLimited, TaskCompleted
@@ -28,6 +38,9 @@ from .topics import EVENT_TOPICS, TopicName, TopicSpec, topic_specs
 
 __all__ = [
     "EVENT_TOPICS",
+    "ID_MAX",
+    "NAME_MAX",
+    "TEXT_MAX",
     "APIModelError",
     "Alternative",
     "BaseAssignment",
@@ -68,6 +81,7 @@ __all__ = [
     "decode_event",
     "decode_reply",
     "decode_request",
+    "decoder",
     "dumps",
     "encode",
     "encode_key",

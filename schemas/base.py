@@ -7,7 +7,26 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-__all__ = ["Id", "Name", "NonNegFloat", "NonNegInt", "Record", "Score01", "Timestamp", "utc_now"]
+__all__ = [
+    "ID_MAX",
+    "NAME_MAX",
+    "TEXT_MAX",
+    "Id",
+    "Name",
+    "NonNegFloat",
+    "NonNegInt",
+    "Record",
+    "Score01",
+    "Text",
+    "Timestamp",
+    "utc_now",
+]
+
+# The wire's length limits, owned here: ids (event, task, request), names (agent type, model,
+# provider) and free text (reasoning, error messages).
+ID_MAX = 128
+NAME_MAX = 64
+TEXT_MAX = 2048
 
 
 class Record(BaseModel):
@@ -22,8 +41,9 @@ def _to_utc(value: datetime) -> datetime:
 
 # RFC 3339 with an offset; stored in UTC. A naive time is refused: its zone is a guess.
 Timestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-Id = Annotated[str, Field(min_length=1, max_length=128)]
-Name = Annotated[str, Field(min_length=1, max_length=64)]
+Id = Annotated[str, Field(min_length=1, max_length=ID_MAX)]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
+Text = Annotated[str, Field(max_length=TEXT_MAX)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 NonNegInt = Annotated[int, Field(ge=0)]
 Score01 = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -16,6 +18,7 @@ __all__ = [
     "decode_event",
     "decode_reply",
     "decode_request",
+    "decoder",
     "dumps",
     "encode",
     "encode_key",
@@ -76,3 +79,8 @@ def decode(model: type[M], raw: bytes | str) -> M:
     if adapter is None:
         adapter = _ADAPTERS[model] = TypeAdapter(model)
     return cast(M, _validate(adapter, raw, model.__name__))
+
+
+def decoder(model: type[M]) -> Callable[[bytes | str], M]:
+    """decode() for one model, as a one-argument function (for topic views and table readers)."""
+    return partial(decode, model)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import Id, Name, NonNegFloat, NonNegInt, Record, Score01, Timestamp, utc_now
+from .base import Id, Name, NonNegFloat, NonNegInt, Record, Score01, Text, Timestamp, utc_now
 
 __all__ = [
     "Alternative",
@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 TopicStr = Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")]
-Text = Annotated[str, Field(max_length=2048)]
 
 
 class TaskInfo(Record):

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Literal, get_args
 
 from modelrouter.schemas import (
+    TEXT_MAX,
     Alternative,
     APIModelError,
     BaseAssignment,
@@ -38,8 +39,6 @@ __all__ = ["DEFAULT_PARAMS", "STRATEGIES", "ScoringParams", "Strategy", "Weights
 # SelectionRequest.strategy's values (a test pins the two together).
 Strategy = Literal["balanced", "cost", "latency", "quality"]
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
-
-_TEXT_MAX = 2048  # schemas.selection.Text
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,4 +428,4 @@ def _clock(at: datetime | None, now: datetime) -> str:
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= _TEXT_MAX else text[: _TEXT_MAX - 1] + "…"
+    return text if len(text) <= TEXT_MAX else text[: TEXT_MAX - 1] + "…"

@@ -23,6 +23,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from modelrouter.agents.kafka import TopicView
 from modelrouter.schemas import (
+    ID_MAX,
+    TEXT_MAX,
     APIModelError,
     DeadLetter,
     ErrorDetail,
@@ -36,8 +38,8 @@ from modelrouter.schemas import (
     SummaryReply,
     TopicName,
     WindowSummary,
-    decode,
     decode_request,
+    decoder,
     encode,
     encode_key,
     loads,
@@ -54,7 +56,6 @@ __all__ = ["Answer", "ResponderStats", "SelectionResponder", "register_selection
 
 log = logging.getLogger("modelrouter.streams.selection")
 
-_TEXT_MAX = 2048  # schemas.selection.Text
 _TOPIC = TypeAdapter[str](TopicStr)
 # Replies to a topic the producer has no metadata for yet (a client's first request) are sent
 # from a task, so the wait for metadata, or for a topic that does not exist, stalls no one.
@@ -137,20 +138,8 @@ class _Offsets(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's b
         return None
 
 
-def _decode_spec(raw: bytes) -> ModelSpec:
-    return decode(ModelSpec, raw)
-
-
-def _decode_card(raw: bytes) -> Scorecard:
-    return decode(Scorecard, raw)
-
-
-def _decode_summary(raw: bytes) -> WindowSummary:
-    return decode(WindowSummary, raw)
-
-
 def _clip(text: str) -> str:
-    return text if len(text) <= _TEXT_MAX else text[: _TEXT_MAX - 1] + "…"
+    return text if len(text) <= TEXT_MAX else text[: TEXT_MAX - 1] + "…"
 
 
 def _error(request_id: str, code: str, message: str) -> ErrorReply:
@@ -166,7 +155,7 @@ def _address(raw: bytes) -> tuple[str, str] | None:
     if not isinstance(data, dict):
         return None
     request_id, reply_to = data.get("request_id"), data.get("reply_to")
-    if not isinstance(request_id, str) or not 1 <= len(request_id) <= 128:
+    if not isinstance(request_id, str) or not 1 <= len(request_id) <= ID_MAX:
         return None
     try:
         return request_id, _TOPIC.validate_python(reply_to)
@@ -180,11 +169,13 @@ class SelectionResponder:
     def __init__(self, settings: Settings, params: ScoringParams | None = None) -> None:
         self._settings = settings
         self._params = params if params is not None else scoring_params(settings)
-        self.registry = TopicView(settings, settings.topic(TopicName.REGISTRY), _decode_spec)
-        self.scorecards = TopicView(settings, settings.topic(TopicName.SCORECARDS), _decode_card)
+        self.registry = TopicView(settings, settings.topic(TopicName.REGISTRY), decoder(ModelSpec))
+        self.scorecards = TopicView(settings, settings.topic(TopicName.SCORECARDS), decoder(Scorecard))
         # Listener-only: the index keeps compact bucket rows; a day of pydantic WindowSummary
         # records held in full took about a gigabyte (docs/benchmarks.md).
-        self.summaries = TopicView(settings, settings.topic(TopicName.SUMMARIES), _decode_summary, keep=False)
+        self.summaries = TopicView(
+            settings, settings.topic(TopicName.SUMMARIES), decoder(WindowSummary), keep=False
+        )
         self._buckets = BucketIndex()
         self.summaries.on_change(self._buckets.apply)
         self._dead_letters = settings.topic(TopicName.DEAD_LETTER)
