@@ -1,9 +1,9 @@
 """HealthChecker and RateLimiter: is a model healthy, is it rate limited, answered from the
 per-model Scorecards the streams publish to the compacted `scorecards` topic.
 
-The judgement is small and pure (`circuit_state`, `cooldown_remaining_s`): it mirrors
-streams/health.py with the thresholds from Settings (circuit_*), because agents do not
-import streams. Until `start()` has read the topic, every model counts as healthy and not
+The judgement is small and pure (`circuit_state`, `cooldown_remaining_s`): the circuit rule
+is schemas/health.py's, the one the selection service applies too, with the thresholds from
+Settings (circuit_*). Until `start()` has read the topic, every model counts as healthy and not
 rate limited: no evidence is not bad evidence.
 """
 

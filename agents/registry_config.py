@@ -34,7 +34,8 @@ def default_config_dir(environ: Mapping[str, str] | None = None) -> Path:
     The repository folder is found from this file's real path, so it holds for a source
     checkout and an editable install (whose link tree points back here), not for a wheel.
     """
-    # The one environment read outside Settings: Settings has no config folder field yet.
+    # The same variable as Settings.config_dir, read here too: the guide's code builds a
+    # ModelOptimizer() or calls load_registry() without Settings, and must find the same folder.
     env = os.environ if environ is None else environ
     value = env.get(CONFIG_DIR_ENV, "").strip()
     if value:

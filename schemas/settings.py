@@ -18,7 +18,9 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class Settings(BaseSettings):
-    """Built once at an entry point and passed down; nothing reads the environment elsewhere."""
+    """Built once at an entry point and passed down. Where the guide's code passes none (its
+    constructors take no settings), the SDK's classes build one here from the environment
+    (`Settings()`); registry_config.default_config_dir also reads MODELROUTER_CONFIG_DIR."""
 
     model_config = SettingsConfigDict(env_prefix="MODELROUTER_", frozen=True, extra="ignore")
 

@@ -6,7 +6,7 @@ import faust
 
 from modelrouter.schemas import Settings
 
-from .tables import DurableTable
+from .durable_table import DurableTable
 
 __all__ = ["create_app"]
 
@@ -48,6 +48,6 @@ def create_app(settings: Settings) -> faust.App:
         producer_linger_ms=5,
         web_enabled=settings.web_port is not None,
         web_port=settings.web_port or 6066,
-        # Tables whose changelog sends the folds await before acking (streams/tables.py).
+        # Tables whose changelog sends the folds await before acking (streams/durable_table.py).
         Table=DurableTable,
     )

@@ -27,8 +27,8 @@ from aiokafka.errors import KafkaError
 from modelrouter.schemas import Settings
 
 from .batching import PartitionEvent, as_current_event
+from .durable_table import await_changelog
 from .fold_tables import FoldTables
-from .tables import await_changelog
 
 __all__ = ["DELIVERY_TIMEOUT_S", "FOLD_FAILED_EXIT", "Checkpoint", "progress_group"]
 

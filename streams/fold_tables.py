@@ -15,8 +15,8 @@ import faust
 
 from modelrouter.schemas import Settings, dumps, loads
 
+from .durable_table import DurableTable
 from .model_health import ModelHealth, health_from_bytes, health_to_bytes
-from .tables import DurableTable
 
 __all__ = [
     "CHANGELOG_CONFIGS",

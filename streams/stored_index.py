@@ -13,8 +13,8 @@ from modelrouter.schemas import Settings, loads
 
 from .assignment import assigned_partitions
 from .bucket_cache import BucketCache
+from .durable_table import partition_of
 from .fold_tables import FoldTables
-from .tables import partition_of
 from .windows import WindowIndex
 
 __all__ = ["StoredIndex"]

@@ -2,7 +2,7 @@
 broker and a running worker with the shipped registry published.
 
 Each test first sets up the names a snippet uses (model_selector, task, execute_task, ...),
-then runs the snippet's code unchanged — apart from the one change SEED_API.md allows:
+then runs the snippet's code unchanged — apart from the one change docs/seed-api.md lists:
 constructor arguments that named SQLite paths take Kafka settings instead — and then checks
 what the snippet produced against the registry, the topics and the worker's answers.
 """
