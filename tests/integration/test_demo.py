@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from modelrouter.cli.demo import Timeline, run_demo
+from modelrouter.cli.demo.run import run_demo
+from modelrouter.cli.demo.timeline import Timeline
 from modelrouter.schemas import Settings, loads
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(150)]
