@@ -120,12 +120,14 @@ async def wait_until_answering(
     *,
     base: BaseAssignment | None = None,
     agent_type: str = "readiness",
+    in_a_row: int = 1,
 ) -> float:
-    """Ask for selections until the worker answers one with a model of the registry (not a
-    fallback); the seconds it took. WorkerExited if `worker` exits, WorkerSilent past `timeout_s`."""
+    """Ask for selections until the worker has answered `in_a_row` in a row with a model of the
+    registry (not a fallback; a worker that just started may still be rebalancing); the seconds
+    it took. WorkerExited if `worker` exits, WorkerSilent past `timeout_s`."""
     loop = asyncio.get_running_loop()
     started = loop.time()
-    n = 0
+    n = streak = 0
     while True:
         if worker is not None and not worker.alive:
             raise WorkerExited(
@@ -134,11 +136,14 @@ async def wait_until_answering(
             )
         n += 1
         request = client.request(agent_type, TaskInfo(task_id=f"readiness-{n}"), base_assignment=base)
+        answered = False
         with contextlib.suppress(APIModelError):  # no reply yet (SelectionTimeout) or no connection yet
             reply = await client.select(request, deadline_ms=1000, raise_on_timeout=True)
-            if not reply.fallback_used:
-                return loop.time() - started
+            answered = not reply.fallback_used
+        streak = streak + 1 if answered else 0
+        if streak >= in_a_row:
+            return loop.time() - started
         if loop.time() - started > timeout_s:
             where = f"; see {worker.log_path}" if worker is not None else ""
             raise WorkerSilent(f"no worker answered a selection within {timeout_s:g} s{where}")
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2 if answered else 0.5)

@@ -31,7 +31,6 @@ from modelrouter.agents import (
     FailoverManager,
     FailoverReason,
     HealthChecker,
-    ModelAssignment,
     ModelOptimizer,
     ModelOptimizerIntegration,
     ModelRegistry,
@@ -42,6 +41,7 @@ from modelrouter.agents import (
     SelectionConstraints,
 )
 from modelrouter.agents import EnhancedModelOptimizer as ShippedEnhancedModelOptimizer
+from modelrouter.cli.worker_process import WorkerProcess, wait_until_answering
 from modelrouter.schemas import Failover, ModelSpec, Settings, TaskCompleted, decode_event, dumps, loads
 
 from kafka_helpers import eventually, read_topic
@@ -126,27 +126,11 @@ def guide_settings(kafka_settings: Settings) -> Settings:
     )
 
 
-async def until_answering(model_selector: ModelSelector, worker: Any, timeout_s: float = 45.0) -> None:
-    """Wait until the worker answers selections (not the client's deadline fallback)."""
-    base = ModelAssignment(
-        role_type="r", model_tier="t", primary_model="gpt-4o", fallback_model="gpt-4o-mini"
-    )
-
-    async def probe() -> bool:
-        assert worker.alive, f"the worker died:\n{worker.log_text()[-3000:]}"
-        sel = await model_selector.select_model("WARMUP", "warm-up", base_assignment=base, deadline_ms=1000)
-        return not sel.fallback_used
-
-    # Three answers in a row: a worker that just started may still be rebalancing.
-    streak = 0
-
-    async def settled() -> int:
-        nonlocal streak
-        streak = streak + 1 if await probe() else 0
-        return streak
-
-    answered = await eventually(settled, lambda n: n >= 3, timeout_s=timeout_s, every_s=0.2) >= 3
-    assert answered, f"the worker did not answer a selection within {timeout_s:.0f} s"
+async def until_answering(
+    model_selector: ModelSelector, worker: WorkerProcess, timeout_s: float = 45.0
+) -> None:
+    """Wait until the worker answers selections (not the client's deadline fallback), three in a row."""
+    await wait_until_answering(model_selector.client, worker, timeout_s, in_a_row=3)
 
 
 @pytest.fixture
@@ -818,12 +802,12 @@ async def test_troubleshooting_failover_not_working(guide: Guide, capsys: pytest
 async def test_registry_command_publishes_and_tombstones_dropped_models(
     kafka_settings: Settings, tmp_path: Path
 ) -> None:
-    """`python -m modelrouter.agents.registry load|show`: the topic ends up holding exactly the file."""
+    """`modelrouter registry load|show`: the topic ends up holding exactly the file."""
     env = {**os.environ, **kafka_settings.to_env()}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "modelrouter.agents.registry", *args],
+            [sys.executable, "-m", "modelrouter.cli", "registry", *args],
             env=env,
             capture_output=True,
             text=True,
@@ -833,10 +817,10 @@ async def test_registry_command_publishes_and_tombstones_dropped_models(
 
     shipped = ModelRegistry(config_path=REGISTRY_FILE, settings=kafka_settings)
     topic = shipped.topic
-    done = run("load", "--config", str(REGISTRY_FILE))
+    done = run("load", "--file", str(REGISTRY_FILE))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == (
-        f"{topic}: published {len(shipped)}, unchanged 0, removed 0 (from {REGISTRY_FILE})"
+        f"{topic}: {len(shipped)} published, 0 unchanged, 0 removed (from {REGISTRY_FILE})"
     )
 
     # A smaller file: two models dropped, one changed.
@@ -845,12 +829,13 @@ async def test_registry_command_publishes_and_tombstones_dropped_models(
     kept[0] = {**kept[0], "enabled": False}
     smaller = tmp_path / "model_registry.json"
     smaller.write_bytes(dumps({"models": kept}))
-    done = run("load", "--config", str(smaller))
+    done = run("load", "--file", str(smaller))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        f"{topic}: published 1, unchanged {len(kept) - 1}, removed 2 (from {smaller})",
-        "  removed gpt-4",
-        "  removed o1",
+        f"{topic}: 1 published, {len(kept) - 1} unchanged, 2 removed (from {smaller})",
+        f"  published {kept[0]['model_id']}",
+        "  removed   gpt-4",
+        "  removed   o1",
     ]
     records = await read_topic(kafka_settings, topic)
     assert [(k, v) for k, v in records if v is None] == [(b"gpt-4", None), (b"o1", None)]
@@ -859,28 +844,16 @@ async def test_registry_command_publishes_and_tombstones_dropped_models(
     assert sorted(now_in_topic) == sorted(m["model_id"] for m in kept)
     assert now_in_topic[kept[0]["model_id"]].enabled is False
 
-    shown = run("show")
+    shown = run("show", "--json")
     assert shown.returncode == 0, shown.stderr
-    lines = shown.stdout.splitlines()
-    assert lines[0].split() == [
-        "model",
-        "provider",
-        "tier",
-        "context",
-        "in",
-        "$/1k",
-        "out",
-        "$/1k",
-        "enabled",
-    ]
-    enabled = sum(m.get("enabled", True) for m in kept)
-    assert lines[-1] == f"{len(kept)} models in {topic}, {enabled} enabled"
-    assert not any(line.startswith(("gpt-4 ", "o1 ")) for line in lines)
+    listed = loads(shown.stdout)
+    assert [m["model_id"] for m in listed] == sorted(m["model_id"] for m in kept)
+    assert sum(m["enabled"] for m in listed) == sum(m.get("enabled", True) for m in kept)
 
     # A registry that follows the topic sees a later change without being asked.
     await reader.follow()
     try:
-        again = run("load", "--config", str(REGISTRY_FILE))
+        again = run("load", "--file", str(REGISTRY_FILE))
         assert again.returncode == 0, again.stderr
 
         async def count() -> int:
