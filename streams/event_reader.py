@@ -1,4 +1,4 @@
-"""EventReader: the three event topics and `failover-in`, read for the partitions this worker's
+"""EventReader: the three event topics, `failover-in` and `rekeyed`, read for the partitions this worker's
 tables own, with a plain aiokafka consumer in large batches, not through faust's per-event
 stream path. Each batch is folded (folds.py), its due windows closed (summary_publisher.py),
 and made durable (checkpoint.py), in that order.
@@ -63,7 +63,10 @@ class EventReader:
         self.checkpoint = checkpoint
         self.stored = stored
         self.readiness = readiness
-        self.topics = [settings.topic(name) for name in EVENT_TOPICS] + [folds.failover_in_name]
+        self.topics = [settings.topic(name) for name in EVENT_TOPICS] + [
+            folds.failover_in_name,
+            folds.rekeyed_name,
+        ]
         self._generation: int | None = None
         self._partitions: set[int] = set()
         self._revoking = False

@@ -80,10 +80,12 @@ def register_folds(app: faust.App, settings: Settings) -> PartitionFolds:
     async def report() -> None:
         c, t = folds.counters, folds.tally
         log.info(
-            "folded %d valid events (%d replays skipped, %d past retention), %d dead-lettered",
+            "folded %d valid events (%d replays skipped, %d past retention, %d forwarded to their "
+            "key's partition), %d dead-lettered",
             c.valid,
             t.duplicates,
             c.expired,
+            c.rekeyed,
             c.dead_lettered,
         )
 

@@ -1,10 +1,18 @@
 """PartitionFolds: one partition's records of a batch folded into the bucket and health tables.
 
-The three event topics and `failover-in` (failovers re-keyed by alternative model) are read
-by the EventReader; each valid event is folded once (per-key applied offsets skip replays),
-invalid ones go to dead-letter, failovers are forwarded to their alternative's partition,
-and the partition's stream time moves on. Closing the windows that are due and sending
-their summaries is the SummaryPublisher's; making a batch durable is the Checkpoint's.
+The three event topics, `failover-in` (failovers re-keyed by alternative model) and `rekeyed`
+(events that arrived on another partition than their key's) are read by the EventReader; each
+valid event is folded once (per-key applied offsets skip replays), invalid ones go to
+dead-letter, failovers are forwarded to their alternative's partition, and the partition's
+stream time moves on.
+
+An event is folded only by the owner of its key's partition (the model's; Kafka's default
+partitioner, murmur2): one sent without a key, or by a client that partitions otherwise,
+is forwarded to that partition of `rekeyed`, with its source position, and folded there.
+So a model's buckets live in one partition, and totals stay exact however many workers run.
+
+Closing the windows that are due and sending their summaries is the SummaryPublisher's;
+making a batch durable is the Checkpoint's.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from modelrouter.schemas import (
 
 from .bucket_cache import BucketCache
 from .buckets import BucketStats, FoldTally, fold_batch, to_bytes
+from .durable_table import partition_of
 from .fold_tables import FoldTables, bucket_key
 from .model_health import ModelHealth, fold_health
 from .record_sender import RecordSender
@@ -34,9 +43,11 @@ from .stored_index import StoredIndex
 from .validation import dead_letter, parse_event
 from .windows import InputClocks
 
-__all__ = ["FAILOVER_IN", "FoldCounters", "PartitionFolds"]
+__all__ = ["FAILOVER_IN", "REKEYED", "FoldCounters", "PartitionFolds"]
 
 FAILOVER_IN = "failover-in"  # the internal topic of failovers re-keyed by alternative model
+REKEYED = "rekeyed"  # the internal topic of events that arrived on a partition not their key's
+SRC_TOPIC = "mr-src-topic"  # which event topic a rekeyed record came from (its TopicName)
 SRC_PARTITION = "mr-src-partition"
 SRC_OFFSET = "mr-src-offset"
 
@@ -46,6 +57,7 @@ class FoldCounters:
     valid: int = 0
     dead_lettered: int = 0
     expired: int = 0
+    rekeyed: int = 0  # forwarded to their key's partition
     batches: int = 0
 
 
@@ -68,6 +80,8 @@ class PartitionFolds:
         self.sender = sender
         self.kinds = {settings.topic(name): TopicName(name) for name in EVENT_TOPICS}
         self.failover_in_name = settings.topic(FAILOVER_IN)
+        self.rekeyed_name = settings.topic(REKEYED)
+        self._owners: dict[str, int] = {}  # key -> its partition (murmur2 is pure Python: cached)
         self.dead_letter_name = settings.topic(TopicName.DEAD_LETTER)
         self.counters = FoldCounters()
         self.tally = FoldTally()
@@ -95,6 +109,8 @@ class PartitionFolds:
         for topic, records in batch.items():
             if topic == self.failover_in_name:
                 self._fold_forwarded(partition, records, times)
+            elif topic == self.rekeyed_name:
+                sends += self._fold_rekeyed(partition, records, wall, times, items, health_items)
             else:
                 sends += self._parse_events(partition, topic, records, wall, times, items, health_items)
         self._fold_buckets(partition, items, "out")
@@ -106,6 +122,15 @@ class PartitionFolds:
         elif times:  # events came (the partition is not idle), but stream time waits
             index.clock(partition).last_event_wall = wall
         return sends
+
+    def owner(self, key: str) -> int:
+        """The partition of `key` (a model id) under Kafka's default partitioner."""
+        p = self._owners.get(key)
+        if p is None:
+            if len(self._owners) > 100_000:  # model ids are few; anything else is bounded
+                self._owners.clear()
+            p = self._owners[key] = partition_of(key.encode("utf-8"), self.settings.partitions)
+        return p
 
     def _parse_events(
         self,
@@ -142,19 +167,75 @@ class PartitionFolds:
                 continue
             if t > latest:
                 latest = t
-            items.append((source, rec.offset, parsed))
-            if isinstance(parsed, Failover):
-                # The "in" side belongs to alternative_model's partition: re-key it there,
-                # carrying the source position so a replayed forward is recognised.
-                headers = {SRC_PARTITION: str(partition).encode(), SRC_OFFSET: str(rec.offset).encode()}
-                key = parsed.alternative_model.encode("utf-8")
-                sends.append(self.sender.send(self.failover_in_name, key, rec.value, headers))
-            else:
-                health_items.append((source, rec.offset, parsed))
+            key = parsed.key
+            owners = self._owners
+            if (owners[key] if key in owners else self.owner(key)) != partition:
+                # Not this partition's model: its owner folds it (from `rekeyed`).
+                headers = {
+                    SRC_TOPIC: kind.value.encode(),
+                    SRC_PARTITION: str(partition).encode(),
+                    SRC_OFFSET: str(rec.offset).encode(),
+                }
+                sends.append(self.sender.send(self.rekeyed_name, key.encode("utf-8"), rec.value, headers))
+                self.counters.rekeyed += 1
+                continue
+            sends += self._take(parsed, source, rec.value, partition, rec.offset, items, health_items)
         if latest > -math.inf:
             times[topic] = latest
         self.counters.valid += valid
         self.counters.expired += expired
+        return sends
+
+    def _take(
+        self,
+        parsed: Any,
+        source: str,
+        value: bytes,
+        src_partition: int,
+        src_offset: int,
+        items: list[tuple[str, int, Any]],
+        health_items: list[tuple[str, int, TaskCompleted | RateLimited]],
+    ) -> list[Any]:
+        """A valid event of this partition: onto `items` (buckets) and `health_items`, a failover
+        also forwarded to its alternative's partition; returns the sends."""
+        items.append((source, src_offset, parsed))
+        if isinstance(parsed, Failover):
+            # The "in" side belongs to alternative_model's partition: re-key it there,
+            # carrying the source position so a replayed forward is recognised.
+            headers = {SRC_PARTITION: str(src_partition).encode(), SRC_OFFSET: str(src_offset).encode()}
+            key = parsed.alternative_model.encode("utf-8")
+            return [self.sender.send(self.failover_in_name, key, value, headers)]
+        health_items.append((source, src_offset, parsed))
+        return []
+
+    def _fold_rekeyed(
+        self,
+        partition: int,
+        records: Sequence[Any],
+        wall: float,
+        times: dict[str, float],
+        items: list[tuple[str, int, Any]],
+        health_items: list[tuple[str, int, TaskCompleted | RateLimited]],
+    ) -> list[Any]:
+        """`rekeyed` records: events of this partition's models that arrived on another partition
+        (validated there). Their source is their original topic and partition, so a replayed
+        forward counts once: each source partition's forwards arrive in its offset order."""
+        sends: list[Any] = []
+        too_old = wall - self.settings.bucket_seconds - self.settings.retention_hours * 3600
+        bucket_s = self.settings.bucket_seconds
+        for rec in records:
+            headers = dict(rec.headers or ())
+            kind = TopicName(headers[SRC_TOPIC].decode())
+            src_partition, src_offset = int(headers[SRC_PARTITION]), int(headers[SRC_OFFSET])
+            parsed = parse_event(rec.value, kind)
+            t = parsed.occurred_at.timestamp()
+            if t > times.get(rec.topic, -math.inf):
+                times[rec.topic] = t
+            if (t // bucket_s) * bucket_s <= too_old:
+                self.counters.expired += 1
+                continue
+            source = f"{self.settings.topic(kind)}:rekeyed:{src_partition}"
+            sends += self._take(parsed, source, rec.value, src_partition, src_offset, items, health_items)
         return sends
 
     def _fold_forwarded(self, partition: int, records: Sequence[Any], times: dict[str, float]) -> None:

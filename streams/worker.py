@@ -16,7 +16,7 @@ from modelrouter.schemas import Settings, TopicName, TopicSpec, topic_specs
 from .app import create_app
 from .assignment import ASSIGNMENT_TOPIC
 from .fold_tasks import register_folds
-from .folds import FAILOVER_IN
+from .folds import FAILOVER_IN, REKEYED
 from .selection import register_selection
 
 __all__ = ["build_app", "run_worker", "worker_topics"]
@@ -37,15 +37,16 @@ class Worker(faust.Worker):
 
 
 def worker_topics(settings: Settings) -> list[TopicSpec]:
-    """The contract's topics, plus two internal ones: the re-keyed failover stream the folds
-    use, and the (empty) topic whose partitions faust assigns to the workers."""
+    """The contract's topics, plus three internal ones: the failovers re-keyed by alternative
+    model, the events forwarded to their key's partition, and the (empty) topic whose
+    partitions faust assigns to the workers."""
     specs = topic_specs(settings)
     failover = specs[TopicName.FAILOVER]
-    failover_in = TopicSpec(settings.topic(FAILOVER_IN), failover.partitions, False, failover.retention_ms)
-    assignment = TopicSpec(
-        settings.topic(ASSIGNMENT_TOPIC), failover.partitions, False, failover.retention_ms
-    )
-    return [*specs.values(), failover_in, assignment]
+    internal = [
+        TopicSpec(settings.topic(name), failover.partitions, False, failover.retention_ms)
+        for name in (FAILOVER_IN, REKEYED, ASSIGNMENT_TOPIC)
+    ]
+    return [*specs.values(), *internal]
 
 
 def _libc_trim() -> Callable[[], object] | None:

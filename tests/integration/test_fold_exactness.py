@@ -8,14 +8,23 @@ import re
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
-from modelrouter.agents import EventPublisher
+from modelrouter.agents import EventPublisher, SelectionClient
 from modelrouter.agents.workload import Workload, totals
-from modelrouter.schemas import Event, Settings
+from modelrouter.schemas import Event, Settings, TopicName, encode
+from modelrouter.streams.durable_table import partition_of
 
 from kafka_helpers import TOTAL_FIELDS, bucket_totals, eventually
 
 pytestmark = pytest.mark.kafka
+
+
+EVENT_TOPIC_OF = {
+    "task_completed": TopicName.TASK_COMPLETED,
+    "rate_limited": TopicName.RATE_LIMITED,
+    "failover": TopicName.FAILOVER,
+}
 
 
 def truth(events: list[Event]) -> dict[str, dict[str, int]]:
@@ -167,3 +176,44 @@ def _owned(log: str) -> set[int]:
     """The partitions a worker said it owned when it last indexed its state."""
     found = re.findall(r"owns partitions \[([0-9, ]*)\]", log)
     return {int(p) for p in found[-1].split(",") if p.strip()} if found else set()
+
+
+@pytest.mark.timeout(600)
+async def test_events_on_another_partition_than_their_keys_are_folded_once_by_its_owner(
+    kafka_settings: Settings, worker_factory, tmp_path
+) -> None:
+    """A client that keys or partitions otherwise (no key, its own partitioner): each event is
+    forwarded to its model's partition and folded there once, with two workers running, so the
+    tables, the summary reply and the topic agree."""
+    settings, a, b = two_workers(kafka_settings, worker_factory, tmp_path)
+    events = list(Workload(models=6, seed=15).events(4_000))
+    keyed, unkeyed = events[::2], events[1::2]
+    a.start()
+    b.start()
+    await until_split(a, b)
+    await publish_all(settings, keyed)
+    producer = AIOKafkaProducer(**settings.aiokafka_kwargs(), acks="all")
+    await producer.start()
+    try:
+        for ev in unkeyed:
+            owner = partition_of(ev.key.encode("utf-8"), settings.partitions)
+            wrong = (owner + 1 + len(ev.event_id) % (settings.partitions - 1)) % settings.partitions
+            topic = settings.topic(EVENT_TOPIC_OF[ev.type])
+            await producer.send(topic, encode(ev), key=None, partition=wrong)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    want = truth(events)
+    await assert_totals(settings, want, a, b)
+    completed = {m: t["requests"] for m, t in want.items() if t["requests"]}
+    async with SelectionClient(settings) as client:
+
+        async def requests_by_model() -> dict[str, int]:
+            reply = await client.summary(None, window_hours=24)
+            return {m: n for m, n in reply.requests_by_model.items() if n}
+
+        # The summary reply counts closed buckets: the last one closes a bucket and grace later.
+        got = await eventually(requests_by_model, lambda g: g == completed, timeout_s=150, every_s=3)
+    assert got == completed
+    assert "forwarded to their key's partition" in a.log_text() + b.log_text()
+    assert a.alive and b.alive
