@@ -9,7 +9,11 @@
 4. offsets: commit the progress offsets to the `<app_id>-events` group, about once a second
    in the background — for lag monitoring only: the stored positions decide where reading
    resumes, and the per-key applied offsets in each bucket make a replayed event count once.
-A batch that cannot be made durable ends the process (FOLD_FAILED_EXIT) for a clean replay.
+Step 2 waits as long as the broker is away (an outage of minutes is ridden out: the producer
+retries each record until its request timeout, 20 minutes), logging once every 10 s. A batch
+whose records Kafka refused or that timed out cannot be made durable: the process then exits
+with FOLD_FAILED_EXIT (70) for a clean replay from the stored positions, and whatever runs it
+restarts it (docker-compose.yml: `restart: unless-stopped`; docs/operations.md).
 """
 
 from __future__ import annotations
@@ -30,10 +34,9 @@ from .batching import PartitionEvent, as_current_event
 from .durable_table import await_changelog
 from .fold_tables import FoldTables
 
-__all__ = ["DELIVERY_TIMEOUT_S", "FOLD_FAILED_EXIT", "Checkpoint", "progress_group"]
+__all__ = ["FOLD_FAILED_EXIT", "Checkpoint", "progress_group"]
 
 FOLD_FAILED_EXIT = 70  # exit code when a batch cannot be made durable (EX_SOFTWARE)
-DELIVERY_TIMEOUT_S = 60.0  # how long a batch waits for Kafka to confirm its records
 
 log = logging.getLogger("modelrouter.streams.checkpoint")
 
@@ -52,6 +55,7 @@ class Checkpoint:
         self._progress: dict[TopicPartition, int] = {}
         self._last_commit = 0.0
         self._committing: asyncio.Task[None] | None = None
+        self._waited_s = 0.0  # how long the batch being committed has waited for Kafka
 
     def stored_positions(self, partition: int) -> dict[str, int]:
         with as_current_event(PartitionEvent(self._position_topic, partition)):
@@ -68,7 +72,7 @@ class Checkpoint:
         partition's topics were read up to, `read` the same per TopicPartition."""
         try:
             futures = [*self._tables.take_pending(), *sends]  # 1. flush
-            await await_changelog(futures, DELIVERY_TIMEOUT_S)  # 2. confirm
+            await await_changelog(futures, self._still_waiting)  # 2. confirm
             for partition, read_to in ends.items():  # 3. positions
                 stored = self.stored_positions(partition) | read_to
                 with as_current_event(PartitionEvent(self._position_topic, partition)):
@@ -76,8 +80,20 @@ class Checkpoint:
         except Exception:
             log.critical("a batch could not be made durable; exiting for a clean replay", exc_info=True)
             os._exit(FOLD_FAILED_EXIT)
+        if self._waited_s:
+            log.warning("Kafka confirmed the batch after %.0f s; folding goes on", self._waited_s)
+            self._waited_s = 0.0
         self._progress.update(read)
         self.commit_offsets(consumer)  # 4. offsets
+
+    def _still_waiting(self, records: int, waited_s: float) -> None:
+        self._waited_s = waited_s
+        log.warning(
+            "waiting %.0f s for Kafka to confirm %d records of a batch (is the broker down?); "
+            "folding resumes when it answers",
+            waited_s,
+            records,
+        )
 
     def commit_offsets(self, consumer: AIOKafkaConsumer) -> None:
         """Commit the progress offsets (monitoring only) at most once a second, in the background."""

@@ -10,6 +10,7 @@ offsets, is what makes totals exact across a SIGKILL.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
@@ -44,10 +45,26 @@ class DurableTable(faust.Table[Any, Any]):
         return pending
 
 
-async def await_changelog(futures: list[asyncio.Future[Any]], timeout_s: float) -> None:
-    """Wait until Kafka has every record (acks=all); raise if one failed or timed out."""
-    if futures:
-        await asyncio.wait_for(asyncio.gather(*futures), timeout=timeout_s)
+async def await_changelog(
+    futures: Sequence[asyncio.Future[Any]], on_wait: Callable[[int, float], None], every_s: float = 10.0
+) -> None:
+    """Wait until Kafka has every record (acks=all); raise the first send that failed.
+
+    No time limit of its own: the producer keeps retrying a record until its request timeout
+    (faust's `producer_request_timeout`, 20 minutes), then fails it. While records wait,
+    `on_wait(records still waiting, seconds waited)` is called every `every_s`.
+    """
+    if not futures:
+        return
+    gathered = asyncio.gather(*futures)
+    waited = 0.0
+    while True:
+        done, _ = await asyncio.wait([gathered], timeout=every_s)
+        if done:
+            gathered.result()  # raises the first failure
+            return
+        waited += every_s
+        on_wait(sum(not f.done() for f in futures), waited)
 
 
 def partition_of(key: bytes, partitions: int) -> int:
