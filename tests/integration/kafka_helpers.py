@@ -6,13 +6,24 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from modelrouter.agents import EventPublisher
 from modelrouter.agents.kafka import read_table, read_to_end
-from modelrouter.schemas import Settings
+from modelrouter.agents.workload import totals
+from modelrouter.schemas import Event, Settings
 from modelrouter.streams.table_totals import TOTAL_FIELDS, bucket_totals
 
 T = TypeVar("T")
 
-__all__ = ["TOTAL_FIELDS", "bucket_totals", "eventually", "read_topic", "table_state"]
+__all__ = [
+    "TOTAL_FIELDS",
+    "bucket_totals",
+    "differences",
+    "eventually",
+    "publish_all",
+    "read_topic",
+    "table_state",
+    "truth",
+]
 
 read_topic = read_to_end
 
@@ -33,3 +44,29 @@ async def eventually(
 async def table_state(settings: Settings, table: str) -> dict[Any, Any]:
     """A worker table's content, read from its changelog topic."""
     return await read_table(settings, f"{settings.app_id}-{table}-changelog")
+
+
+def truth(events: list[Event]) -> dict[str, dict[str, int]]:
+    return {model: t.as_dict() for model, t in totals(events).items()}
+
+
+async def publish_all(
+    settings: Settings, events: list[Event], *, chunk: int = 5000, pause_s: float = 0.0
+) -> None:
+    async with EventPublisher(settings, linger_ms=20) as pub:
+        for i in range(0, len(events), chunk):
+            for ev in events[i : i + chunk]:
+                await pub.publish(ev, wait=False)
+            if pause_s:
+                await asyncio.sleep(pause_s)
+
+
+def differences(got: dict[str, dict[str, int]], want: dict[str, dict[str, int]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for model in sorted(set(got) | set(want)):
+        g = got.get(model, dict.fromkeys(TOTAL_FIELDS, 0))
+        w = want.get(model, dict.fromkeys(TOTAL_FIELDS, 0))
+        diff = {f: (g[f], w[f]) for f in TOTAL_FIELDS if g[f] != w[f]}
+        if diff:
+            out[model] = diff
+    return out

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from modelrouter.agents import EventPublisher, SelectionClient
-from modelrouter.agents.workload import Workload, totals
-from modelrouter.schemas import Event, Settings, TopicName, encode
+from modelrouter.agents import SelectionClient
+from modelrouter.agents.workload import Workload
+from modelrouter.schemas import Settings, TopicName, encode
 from modelrouter.streams.durable_table import partition_of
 
-from kafka_helpers import TOTAL_FIELDS, bucket_totals, eventually
+from kafka_helpers import bucket_totals, differences, eventually, publish_all, truth
 
 pytestmark = pytest.mark.kafka
 
@@ -25,32 +25,6 @@ EVENT_TOPIC_OF = {
     "rate_limited": TopicName.RATE_LIMITED,
     "failover": TopicName.FAILOVER,
 }
-
-
-def truth(events: list[Event]) -> dict[str, dict[str, int]]:
-    return {model: t.as_dict() for model, t in totals(events).items()}
-
-
-async def publish_all(
-    settings: Settings, events: list[Event], *, chunk: int = 5000, pause_s: float = 0.0
-) -> None:
-    async with EventPublisher(settings, linger_ms=20) as pub:
-        for i in range(0, len(events), chunk):
-            for ev in events[i : i + chunk]:
-                await pub.publish(ev, wait=False)
-            if pause_s:
-                await asyncio.sleep(pause_s)
-
-
-def differences(got: dict[str, dict[str, int]], want: dict[str, dict[str, int]]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for model in sorted(set(got) | set(want)):
-        g = got.get(model, dict.fromkeys(TOTAL_FIELDS, 0))
-        w = want.get(model, dict.fromkeys(TOTAL_FIELDS, 0))
-        diff = {f: (g[f], w[f]) for f in TOTAL_FIELDS if g[f] != w[f]}
-        if diff:
-            out[model] = diff
-    return out
 
 
 @pytest.mark.timeout(900)
