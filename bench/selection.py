@@ -6,8 +6,11 @@ holding 50 registered models and live scorecards, and times each reply.
     .venv/bin/python bench/selection.py --no-worker --prefix modelrouter.   # a worker already running
 
 Latency is from the moment the client hands a request to its producer to the moment its reply is
-read off the reply topic (both in this process, one clock). The last line printed is JSON:
-{"p50_ms", "p99_ms", "max_ms", "rate", "sent", "answered"}.
+read off the reply topic (both in this process, one clock). The same load then runs against a
+bare echo (bench/echo.py: a plain consumer in its own process answering each request with a
+fixed reply), the baseline of Kafka's own round trip on this machine. The last line printed is
+JSON: {"p50_ms", "p99_ms", "max_ms", "rate", "sent", "answered", "echo_p50_ms", "echo_p99_ms",
+"echo_answered", "p50_ratio", "p99_ratio"}.
 """
 
 from __future__ import annotations
@@ -20,12 +23,16 @@ import os
 import platform
 import random
 import re
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -286,43 +293,116 @@ async def delete_topics(settings: Settings) -> None:
         await admin.close()
 
 
+def latency_figures(run: Run) -> tuple[float, float, float]:
+    lat = sorted(run.latencies_ms)
+    return percentile(lat, 0.50), percentile(lat, 0.99), (lat[-1] if lat else float("nan"))
+
+
 async def bench(args: argparse.Namespace, settings: Settings, workdir: Path) -> dict[str, float | int]:
     rng = random.Random(args.seed)
     reply_to = settings.topic(f"bench-replies-{uuid.uuid4().hex[:8]}")
     requests_topic = settings.topic(TopicName.SELECTION_REQUESTS)
     run = Run(expected=int(args.rate * args.seconds))
+    echo = Run(expected=int(args.rate * args.seconds))
     try:
         await ensure_topics(settings)
         await ensure_topics(settings, [TopicSpec(reply_to, 1, False, 600_000)])
         specs = models(args.models, rng)
         await publish_setup(settings, specs, rng)
         print(f"registered {len(specs)} models and their scorecards on {settings.topic_prefix!r}", flush=True)
+        print("-- selection: the worker's responder", flush=True)
         await measure(args, settings, workdir, specs, requests_topic, reply_to, run)
+        if not args.no_echo:
+            print("-- baseline: a bare echo (bench/echo.py), same rate, same client", flush=True)
+            await measure_echo(args, settings, workdir, specs, echo)
     finally:
         if args.fresh_prefix and not args.keep_topics:
             await delete_topics(settings)
 
-    lat = sorted(run.latencies_ms)
     legs = [sorted(run.to_decision_ms), sorted(run.from_decision_ms)]
     print(
         "legs: request sent -> decided p50 {:.2f} ms p99 {:.2f} ms; decided -> reply read p50 {:.2f} ms "
         "p99 {:.2f} ms".format(*(percentile(leg, q) for leg in legs for q in (0.5, 0.99))),
         flush=True,
     )
+    lat = sorted(run.latencies_ms)
     print(
         f"done: sent {run.sent}, answered {run.answered}, unanswered {len(run.sent_at)}, "
         f"error replies {run.error_replies}, client send lag max {run.max_send_lag_ms:.1f} ms, "
         f"p90 {percentile(lat, 0.90):.2f} ms, p99.9 {percentile(lat, 0.999):.2f} ms",
         flush=True,
     )
-    return {
-        "p50_ms": round(percentile(lat, 0.50), 3),
-        "p99_ms": round(percentile(lat, 0.99), 3),
-        "max_ms": round(lat[-1], 3) if lat else float("nan"),
+    p50, p99, top = latency_figures(run)
+    result: dict[str, float | int] = {
+        "p50_ms": round(p50, 3),
+        "p99_ms": round(p99, 3),
+        "max_ms": round(top, 3),
         "rate": args.rate,
         "sent": run.sent,
         "answered": run.answered,
     }
+    if not args.no_echo:
+        e50, e99, _ = latency_figures(echo)
+        print(
+            f"selection p50 {p50:.2f} ms p99 {p99:.2f} ms | echo p50 {e50:.2f} ms p99 {e99:.2f} ms "
+            f"({echo.answered}/{echo.sent} answered) | ratio p50 {p50 / e50:.2f}, p99 {p99 / e99:.2f}",
+            flush=True,
+        )
+        result |= {
+            "echo_p50_ms": round(e50, 3),
+            "echo_p99_ms": round(e99, 3),
+            "echo_answered": echo.answered,
+            "p50_ratio": round(p50 / e50, 3),
+            "p99_ratio": round(p99 / e99, 3),
+        }
+    return result
+
+
+async def timed_load(
+    args: argparse.Namespace,
+    settings: Settings,
+    requests_topic: str,
+    reply_to: str,
+    specs: list[ModelSpec],
+    run: Run,
+    ready: Callable[[AIOKafkaProducer, AIOKafkaConsumer], Awaitable[float]],
+    background: Sequence[Coroutine[Any, Any, None]] = (),
+) -> None:
+    """The timed load: `ready` waits until the answering side answers (its seconds are
+    printed), then requests go out at --rate for --seconds while the replies are timed."""
+    producer = AIOKafkaProducer(**settings.aiokafka_kwargs(), linger_ms=args.linger_ms, acks=1)
+    consumer = AIOKafkaConsumer(**settings.aiokafka_kwargs(), enable_auto_commit=False, fetch_max_wait_ms=100)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await producer.start()
+        await consumer.start()
+        for _ in range(100):  # a topic created a moment ago reaches a client's metadata a bit later
+            if reply_to in await consumer.topics():
+                break
+            await asyncio.sleep(0.1)
+        tp = TopicPartition(reply_to, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_end(tp)
+        took = await ready(producer, consumer)
+        print(f"answering after {took:.1f} s; sending {args.rate}/s for {args.seconds} s", flush=True)
+        started = time.perf_counter()
+        tasks = [
+            asyncio.create_task(read_replies(consumer, run)),
+            asyncio.create_task(report(run, started)),
+            *(asyncio.create_task(job) for job in background),
+        ]
+        await send_requests(producer, requests_topic, reply_to, specs, run, args)
+        await producer.flush()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(run.all_answered.wait(), timeout=args.drain_s)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for job in background:
+            job.close()  # never started if the load did not get that far
+        await producer.stop()
+        await consumer.stop()
 
 
 async def measure(
@@ -340,45 +420,73 @@ async def measure(
         worker = WorkerProcess(settings, workdir / "worker.log", loglevel="warning")
         worker.start()
         print(f"started a worker (pid {worker.pid}, log {worker.log_path})", flush=True)
-    producer = AIOKafkaProducer(**settings.aiokafka_kwargs(), linger_ms=args.linger_ms, acks=1)
-    consumer = AIOKafkaConsumer(**settings.aiokafka_kwargs(), enable_auto_commit=False, fetch_max_wait_ms=100)
-    tasks: list[asyncio.Task[None]] = []
-    failed = True
-    try:
-        await producer.start()
-        await consumer.start()
-        for _ in range(100):  # a topic created a moment ago reaches a client's metadata a bit later
-            if reply_to in await consumer.topics():
-                break
-            await asyncio.sleep(0.1)
-        tp = TopicPartition(reply_to, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
+
+    async def ready(producer: AIOKafkaProducer, consumer: AIOKafkaConsumer) -> float:
         async with SelectionClient(settings) as client:
-            took = await wait_until_answering(client, worker, args.startup_timeout)
-        print(f"worker answering after {took:.1f} s; sending {args.rate}/s for {args.seconds} s", flush=True)
-        started = time.perf_counter()
-        tasks = [
-            asyncio.create_task(read_replies(consumer, run)),
-            asyncio.create_task(update_scorecards(settings, specs, args.scorecard_updates)),
-            asyncio.create_task(report(run, started)),
-        ]
-        await send_requests(producer, requests_topic, reply_to, specs, run, args)
-        await producer.flush()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(run.all_answered.wait(), timeout=args.drain_s)
-        failed = bool(run.sent_at)
+            return await wait_until_answering(client, worker, args.startup_timeout)
+
+    try:
+        updates = update_scorecards(settings, specs, args.scorecard_updates)
+        await timed_load(args, settings, requests_topic, reply_to, specs, run, ready, [updates])
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await producer.stop()
-        await consumer.stop()
         if worker is not None:
             exited = worker.returncode
             worker.stop()
-            if failed or exited is not None:
+            if run.sent_at or exited is not None:
                 print(f"worker (exit code {exited}) log tail:\n{worker.log_tail(40)}", flush=True)
+
+
+async def measure_echo(
+    args: argparse.Namespace, settings: Settings, workdir: Path, specs: list[ModelSpec], run: Run
+) -> None:
+    """The same load against bench/echo.py: a bare consumer answering each request at once."""
+    requests_topic = settings.topic("echo-requests")
+    reply_to = settings.topic(f"echo-replies-{uuid.uuid4().hex[:8]}")
+    await ensure_topics(
+        settings,
+        [
+            TopicSpec(requests_topic, settings.partitions, False, 600_000),
+            TopicSpec(reply_to, 1, False, 600_000),
+        ],
+    )
+    log_path = workdir / "echo.log"
+    with log_path.open("ab") as log:
+        echo = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("echo.py")),
+                "--bootstrap-servers",
+                settings.bootstrap_servers,
+                "--topic",
+                requests_topic,
+                "--group",
+                f"{settings.app_id}-echo",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    async def ready(producer: AIOKafkaProducer, consumer: AIOKafkaConsumer) -> float:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while loop.time() - start < args.startup_timeout:
+            if echo.poll() is not None:
+                raise RuntimeError(f"the echo exited with {echo.returncode}; see {log_path}")
+            probe = f"echo-probe-{uuid.uuid4().hex[:8]}".encode()
+            await producer.send(requests_topic, orjson.dumps({"reply_to": reply_to}), key=probe)
+            deadline = loop.time() + 1.0
+            while loop.time() < deadline:
+                for records in (await consumer.getmany(timeout_ms=100)).values():
+                    if any(r.key == probe for r in records):
+                        return loop.time() - start
+        raise TimeoutError(f"the echo did not answer within {args.startup_timeout:.0f} s")
+
+    try:
+        await timed_load(args, settings, requests_topic, reply_to, specs, run, ready)
+    finally:
+        echo.terminate()
+        echo.wait(timeout=30)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--prefix", help="topic prefix (default: a fresh bench.select.<id>. prefix)")
     parser.add_argument("--no-worker", action="store_true", help="use a worker already running on --prefix")
+    parser.add_argument("--no-echo", action="store_true", help="skip the bare echo baseline")
     parser.add_argument(
         "--keep-topics", action="store_true", help="do not delete the bench topics afterwards"
     )
@@ -419,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides["topic_prefix"] = args.prefix
         settings = Settings(**overrides)
         print(machine(settings.bootstrap_servers), flush=True)
-        budget = args.seconds + args.startup_timeout + args.drain_s + 60
+        budget = 2 * (args.seconds + args.startup_timeout + args.drain_s) + 60
         result = asyncio.run(asyncio.wait_for(bench(args, settings, Path(tmp)), timeout=budget))
     print(orjson.dumps(result).decode(), flush=True)
     return 0 if result["answered"] == result["sent"] else 1
