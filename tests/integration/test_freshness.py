@@ -1,5 +1,5 @@
-"""Under 1,000 events/s of load, a rate limit moves selection off a model within a second,
-and selection comes back to it once the cooldown has passed."""
+"""Under 1,000 events/s of load, a rate limit moves selection off a model, it stays off for the
+cooldown, and comes back once the cooldown has passed (how soon it moves: bench/freshness.py)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ async def background_load(settings: Settings, stop: asyncio.Event, rate: int = 1
 
 
 @pytest.mark.timeout(300)
-async def test_rate_limit_moves_selection_within_a_second_and_back_after_cooldown(
+async def test_rate_limit_moves_selection_off_and_back_after_cooldown(
     kafka_settings: Settings, worker_factory
 ) -> None:
     settings = kafka_settings
@@ -120,9 +120,7 @@ async def test_rate_limit_moves_selection_within_a_second_and_back_after_cooldow
                     break
                 await asyncio.sleep(0.02)
             assert moved_after is not None, "selection never moved off the rate-limited model"
-            ms = moved_after * 1000
-            print(f"selection moved off {MODELS[0]} {ms:.0f} ms after the rate limit was published")
-            assert moved_after <= 1.0
+            # How soon is a benchmark's figure (bench/freshness.py), not this test's.
 
             # It stays off for the cooldown ...
             picks = []
