@@ -15,7 +15,7 @@ BENCHMARKS = {
     "ingest": ("ingest.py", "how fast one worker folds events, next to a bare consumer's ceiling"),
     "select": ("selection.py", "selection round trips per second and their latency, at a given request rate"),
     "restart": ("restart.py", "how long a worker takes to restart on a long history (warm or --cold)"),
-    "freshness": ("freshness.py", "from a rate limit to the first selection that avoids the model, under load"),
+    "freshness": ("freshness.py", "from a rate limit to the first selection avoiding the model, under load"),
 }
 
 
