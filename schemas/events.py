@@ -99,6 +99,9 @@ class Failover(_Event):
     alternative_model: Id
     # Lax for enums only: a plain string value is accepted from Python callers too.
     reason: Annotated[FailoverReason, Field(strict=False)]
+    # Addition to the v1 contract (docs/design.md): the provider's retry-after, for reason
+    # rate_limited; the original model's cooldown lasts this long (default_cooldown_s without it).
+    retry_after_s: NonNegFloat | None = None
 
     @property
     def key(self) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from pydantic import Field
+
 from .base import Id, Name, NonNegFloat, NonNegInt, Record, Score01, Timestamp
 
 __all__ = ["LatencySummary", "Scorecard", "WindowKind", "WindowSummary", "summary_key"]
@@ -70,3 +72,6 @@ class Scorecard(Record):
     cooldown_until: Timestamp | None = None
     failure_streak: NonNegInt = 0
     last_failure_at: Timestamp | None = None
+    # Addition to the v1 contract (docs/design.md): agent type -> until when this model's
+    # standing is lowered for it, after a failover away from it for quality or cost.
+    demoted_until: dict[Name, Timestamp] = Field(default_factory=dict)

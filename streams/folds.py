@@ -26,9 +26,7 @@ from modelrouter.schemas import (
     EVENT_TOPICS,
     Failover,
     InvalidEventError,
-    RateLimited,
     Settings,
-    TaskCompleted,
     TopicName,
     encode,
 )
@@ -37,7 +35,7 @@ from .bucket_cache import BucketCache
 from .buckets import BucketStats, FoldTally, fold_batch, to_bytes
 from .durable_table import partition_of
 from .fold_tables import FoldTables, bucket_key
-from .model_health import ModelHealth, fold_health
+from .model_health import HealthEvent, ModelHealth, fold_health
 from .record_sender import RecordSender
 from .stored_index import StoredIndex
 from .validation import dead_letter, parse_event
@@ -104,7 +102,7 @@ class PartitionFolds:
         records left to read after this batch."""
         times: dict[str, float] = {}  # topic -> latest event time in this batch
         items: list[tuple[str, int, Any]] = []
-        health_items: list[tuple[str, int, TaskCompleted | RateLimited]] = []
+        health_items: list[tuple[str, int, HealthEvent]] = []
         sends: list[Any] = []
         for topic, records in batch.items():
             if topic == self.failover_in_name:
@@ -140,7 +138,7 @@ class PartitionFolds:
         wall: float,
         times: dict[str, float],
         items: list[tuple[str, int, Any]],
-        health_items: list[tuple[str, int, TaskCompleted | RateLimited]],
+        health_items: list[tuple[str, int, HealthEvent]],
     ) -> list[Any]:
         """One event topic's records: valid ones onto `items` (buckets) and `health_items`,
         failovers forwarded, invalid ones dead-lettered; returns the sends."""
@@ -194,7 +192,7 @@ class PartitionFolds:
         src_partition: int,
         src_offset: int,
         items: list[tuple[str, int, Any]],
-        health_items: list[tuple[str, int, TaskCompleted | RateLimited]],
+        health_items: list[tuple[str, int, HealthEvent]],
     ) -> list[Any]:
         """A valid event of this partition: onto `items` (buckets) and `health_items`, a failover
         also forwarded to its alternative's partition; returns the sends."""
@@ -204,6 +202,7 @@ class PartitionFolds:
             # carrying the source position so a replayed forward is recognised.
             headers = {SRC_PARTITION: str(src_partition).encode(), SRC_OFFSET: str(src_offset).encode()}
             key = parsed.alternative_model.encode("utf-8")
+            health_items.append((source, src_offset, parsed))  # its original model's health
             return [self.sender.send(self.failover_in_name, key, value, headers)]
         health_items.append((source, src_offset, parsed))
         return []
@@ -215,7 +214,7 @@ class PartitionFolds:
         wall: float,
         times: dict[str, float],
         items: list[tuple[str, int, Any]],
-        health_items: list[tuple[str, int, TaskCompleted | RateLimited]],
+        health_items: list[tuple[str, int, HealthEvent]],
     ) -> list[Any]:
         """`rekeyed` records: events of this partition's models that arrived on another partition
         (validated there). Their source is their original topic and partition, so a replayed
@@ -288,15 +287,15 @@ class PartitionFolds:
             if key not in changed:
                 buckets[bucket_key(*key)] = to_bytes(stats)
 
-    def _fold_health(self, items: list[tuple[str, int, TaskCompleted | RateLimited]]) -> None:
+    def _fold_health(self, items: list[tuple[str, int, HealthEvent]]) -> None:
         touched: dict[str, ModelHealth] = {}
         cooldown_s = self.settings.default_cooldown_s
         for source, offset, ev in items:
-            h = touched.get(ev.model_id)
+            h = touched.get(ev.key)  # a Failover's key is its original model
             if h is None:
-                h = touched[ev.model_id] = self.tables.load_health(ev.model_id) or ModelHealth()
+                h = touched[ev.key] = self.tables.load_health(ev.key) or ModelHealth()
             before = h.cooldown_until
             if fold_health(h, ev, source, offset, cooldown_s) and h.cooldown_until != before:
-                self.cooldown_changed.add(ev.model_id)
+                self.cooldown_changed.add(ev.key)
         for model, h in touched.items():
             self.tables.store_health(model, h)

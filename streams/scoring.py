@@ -1,5 +1,13 @@
 """Selection as a pure function: filter the registry by a request's constraints and model health,
 rank what is left, and explain the choice in a SelectionReply. No I/O, no faust.
+
+With a base assignment whose tier is in TIER_ORDER (schemas/registry.py), the choice stays in the
+assignment's band: models of its tier or above (the primary always; a lower-tier model only once
+its observed quality matches the primary's). It leaves the band only when no model in it passed
+(failures, cooldowns, the caller's constraints), then to the fallback model first, else the
+nearest tier below, and the reasoning says why. A model with no data competes within the band.
+A quality/cost failover away from a model lowers its score for that agent type
+(Scorecard.demoted_until).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from modelrouter.schemas.health import (
     is_probe,
     observed_success_rate,
 )
+from modelrouter.schemas.registry import TIER_ORDER, tier_rank
 
 __all__ = ["DEFAULT_PARAMS", "STRATEGIES", "ScoringParams", "Strategy", "Weights", "select"]
 
@@ -84,6 +93,12 @@ class ScoringParams:
     # Exploration (request.explore) draws success from the Beta posterior; the evidence is capped so
     # the posterior never gets so sharp that exploration stops (old evidence counts for less: a decay).
     explore_evidence_cap: float = 100.0
+    # A model below the assigned tier joins the band when, over at least this many calls each, its
+    # quality mean is at least the primary's.
+    quality_evidence_min_requests: int = 20
+    # Subtracted from the score of a model demoted for the request's agent type (a quality or cost
+    # failover away from it): more than primary_bonus, so an equal peer overtakes a demoted primary.
+    demotion_penalty: float = 0.15
     health: HealthParams = field(default_factory=HealthParams)
 
     def __post_init__(self) -> None:
@@ -114,6 +129,8 @@ class _Candidate:
     preference: float
     half_open: bool
     probe: bool
+    demoted: bool = False
+    tier_note: str = ""  # why a lower-tier model is in the band
     sample: float | None = None  # Thompson draw, when exploring
     latency: float = 0.0
     cost: float = 0.0
@@ -136,6 +153,8 @@ class _Candidate:
         if self.half_open:
             out["half_open"] = 1.0
             out["probe"] = 1.0 if self.probe else 0.0
+        if self.demoted:
+            out["demoted"] = 1.0
         return out
 
 
@@ -165,8 +184,10 @@ def select(
     base = request.base_assignment
     health = params.health
 
+    band = _Band.of(base, registry, scorecards, params)
     candidates: list[_Candidate] = []
     rejected: list[Rejection] = []
+    band_rejected: list[Rejection] = []  # rejections of models in the band: why selection left it
     # Sorted: rejections, rng draws and ties must not depend on the mapping's order.
     for key in sorted(registry):
         spec = registry[key]
@@ -176,27 +197,44 @@ def select(
         reason = _rejection(spec, card, cons, tokens_in + tokens_out, cost_usd, now, breaker)
         if reason is not None:
             rejected.append(Rejection(model_id=spec.model_id, reason=_clip(reason)))
+            if band is not None and band.by_tier(spec):
+                band_rejected.append(rejected[-1])
             continue
-        candidates.append(_candidate(spec, card, cost_usd, breaker.state, request, base, params))
+        candidates.append(_candidate(spec, card, cost_usd, breaker.state, request, base, params, now))
 
     if not candidates:
         return _fallback(request, registry, scorecards, rejected, now)
     if request.explore:
         _thompson(candidates, rng if rng is not None else random.Random(), params)  # noqa: S311 - not crypto
-    _score(candidates, weights, params)
-    ranked = sorted(candidates, key=lambda c: (-c.score, c.spec.model_id))
-    # A half-open model on its probe request goes first whatever its score (health.is_probe).
-    best = next((c for c in ranked if c.probe), ranked[0])
+    pool = candidates if band is None else [c for c in candidates if band.admits(c)]
+    left = "" if band is None or pool else _left_band(band, band_rejected, cons)
+    if pool:
+        _score(pool, weights, params)
+        ranked = sorted(pool, key=lambda c: (-c.score, c.spec.model_id))
+        # A half-open model on its probe request goes first whatever its score (health.is_probe).
+        best = next((c for c in ranked if c.probe), ranked[0])
+    else:
+        ranked = []
+    in_pool = {id(c) for c in pool}
+    rest = [c for c in candidates if id(c) not in in_pool]
+    if rest and band is not None:
+        _score(rest, weights, params)
+        # Out of the band: the base assignment's fallback first, then the nearest tier down.
+        rest.sort(
+            key=lambda c: (c.spec.model_id != band.fallback, -band.rank(c.spec), -c.score, c.spec.model_id)
+        )
+    if not pool:
+        best = rest[0]
     return SelectionReply(
         request_id=request.request_id,
         selected_model_id=best.spec.model_id,
         provider=best.spec.provider,
         endpoint=best.spec.endpoint,
         score=best.score,
-        reasoning=_clip(_explain(best, ranked, base, request.strategy)),
+        reasoning=_clip(_explain(best, [*ranked, *rest], base, request.strategy, band, left, len(rest))),
         factors=best.factors(),
         alternatives=tuple(
-            Alternative(model_id=c.spec.model_id, score=c.score) for c in ranked if c is not best
+            Alternative(model_id=c.spec.model_id, score=c.score) for c in [*ranked, *rest] if c is not best
         ),
         rejected=tuple(rejected),
         fallback_used=False,
@@ -257,6 +295,7 @@ def _candidate(
     request: SelectionRequest,
     base: BaseAssignment | None,
     params: ScoringParams,
+    now: datetime,
 ) -> _Candidate:
     requests = successes = 0
     p95: float | None = None
@@ -273,6 +312,7 @@ def _candidate(
         elif spec.model_id == base.fallback_model:
             preference = params.fallback_bonus
     half_open = state is CircuitState.HALF_OPEN
+    demoted_until = card.demoted_until.get(request.agent_type) if card is not None else None
     return _Candidate(
         spec=spec,
         card=card,
@@ -285,6 +325,7 @@ def _candidate(
         preference=preference,
         half_open=half_open,
         probe=half_open and is_probe(request.request_id, spec.model_id, params.health.probe_share),
+        demoted=demoted_until is not None and demoted_until > now,
     )
 
 
@@ -314,11 +355,101 @@ def _score(candidates: list[_Candidate], w: Weights, params: ScoringParams) -> N
             + w.latency * c.latency
             + w.cost * c.cost
             + c.preference
+            - (params.demotion_penalty if c.demoted else 0.0)
         )
         c.score = score * params.half_open_factor if c.half_open and not c.probe else score
 
 
-def _explain(best: _Candidate, ranked: list[_Candidate], base: BaseAssignment | None, strategy: str) -> str:
+@dataclass(frozen=True, slots=True)
+class _Band:
+    """The models a request with a base assignment may use without evidence against its tier."""
+
+    tier: str
+    floor: int  # lowest tier rank in the band
+    primary: str
+    fallback: str
+    primary_quality: float | None  # the primary's quality mean, once it has enough calls
+    min_requests: int
+
+    @classmethod
+    def of(
+        cls,
+        base: BaseAssignment | None,
+        registry: Mapping[str, ModelSpec],
+        scorecards: Mapping[str, Scorecard],
+        params: ScoringParams,
+    ) -> _Band | None:
+        """None without a base assignment, or when its tier is not in TIER_ORDER."""
+        if base is None:
+            return None
+        floor = tier_rank(base.model_tier)
+        if floor is None:
+            return None
+        primary = next((s for s in registry.values() if s.model_id == base.primary_model), None)
+        primary_rank = tier_rank(primary.tier) if primary is not None else None
+        if primary_rank is not None:
+            floor = min(floor, primary_rank)  # the assignment itself accepts its primary's tier
+        card = scorecards.get(base.primary_model)
+        quality = None
+        if card is not None and card.requests >= params.quality_evidence_min_requests:
+            quality = card.quality_mean
+        return cls(
+            base.model_tier,
+            floor,
+            base.primary_model,
+            base.fallback_model,
+            quality,
+            params.quality_evidence_min_requests,
+        )
+
+    @staticmethod
+    def rank(spec: ModelSpec) -> int:
+        rank = tier_rank(spec.tier)
+        return -1 if rank is None else rank  # an unranked tier counts as below them all
+
+    def by_tier(self, spec: ModelSpec) -> bool:
+        return spec.model_id == self.primary or self.rank(spec) >= self.floor
+
+    def admits(self, c: _Candidate) -> bool:
+        if self.by_tier(c.spec):
+            return True
+        card = c.card
+        if (
+            self.primary_quality is None
+            or card is None
+            or card.quality_mean is None
+            or card.requests < self.min_requests
+            or card.quality_mean < self.primary_quality
+        ):
+            return False
+        c.tier_note = (
+            f"tier {c.spec.tier} below assigned {self.tier}, but quality {card.quality_mean:.2f} over "
+            f"{card.requests} calls >= primary {self.primary}'s {self.primary_quality:.2f}"
+        )
+        return True
+
+
+def _left_band(band: _Band, band_rejected: list[Rejection], cons: Constraints | None) -> str:
+    """Why selection went below the assigned tier: every model of it or above was rejected."""
+    if not band_rejected:
+        return f"below assigned tier {band.tier}: the registry has no usable model of it or above"
+    why = _summary(band_rejected)
+    priced_out = any(r.reason.startswith("expected cost") for r in band_rejected)
+    if priced_out and cons is not None and cons.max_cost_per_request is not None:
+        cap = _num(cons.max_cost_per_request)
+        why = f"the caller's max_cost_per_request ${cap} rules out its prices; {why}"
+    return f"below assigned tier {band.tier}: no model of it or above passed ({why})"
+
+
+def _explain(
+    best: _Candidate,
+    ranked: list[_Candidate],
+    base: BaseAssignment | None,
+    strategy: str,
+    band: _Band | None = None,
+    left: str = "",
+    set_aside: int = 0,
+) -> str:
     card = best.card
     if card is None or card.requests == 0:
         evidence = f"no data yet (prior success {best.success:.2f})"
@@ -330,6 +461,15 @@ def _explain(best: _Candidate, ranked: list[_Candidate], base: BaseAssignment | 
             evidence += f", quality {card.quality_mean:.2f}"
     head = f"{best.spec.model_id} ({strategy}, score {best.score:.3f})"
     parts = [f"{head}: {evidence}, ${_num(best.cost_usd)}/request"]
+    if left:
+        parts.append(left)
+    elif best.tier_note:
+        parts.append(best.tier_note)
+    elif band is not None and set_aside:
+        floor = TIER_ORDER[band.floor]
+        parts.append(f"kept to tier {floor} or above ({set_aside} lower-tier candidates set aside)")
+    if best.demoted:
+        parts.append("standing lowered for this agent type after a quality/cost failover")
     if base is not None and best.preference:
         which = "primary" if best.spec.model_id == base.primary_model else "fallback"
         parts.append(f"{which} of role {base.role_type}")
