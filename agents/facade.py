@@ -188,11 +188,15 @@ class ModelOptimizerIntegration(AsyncResource):
         original_model: str,
         alternative_model: str,
         reason: FailoverReason | str,
+        *,
+        retry_after_s: float | None = None,
     ) -> None:
-        """Publish a Failover event. The task's cached assignment is dropped: it names a model
-        that just failed."""
+        """Publish a Failover event, which steers the next selections away from the original
+        model (FailoverManager.report_failover says how, per reason; `retry_after_s` is the
+        provider's retry-after for a rate limit). The task's cached assignment is dropped: it
+        names a model that just failed."""
         await self.failover_manager.report_failover(
-            agent_type, task_id, original_model, alternative_model, reason
+            agent_type, task_id, original_model, alternative_model, reason, retry_after_s=retry_after_s
         )
         self._cache.pop((agent_type_name(agent_type), task_id), None)
 

@@ -146,14 +146,20 @@ class FailoverManager:
         original_model: str,
         alternative_model: str,
         reason: FailoverReason | str,
+        *,
+        retry_after_s: float | None = None,
     ) -> Failover:
-        """Publish one Failover event (raises if it cannot be published)."""
+        """Publish one Failover event (raises if it cannot be published). The workers fold it
+        into the original model's health: `rate_limited` cools it down for `retry_after_s`
+        (default_cooldown_s without one), `unavailable`/`timeout`/`error` count as a failure,
+        `quality`/`cost` lower its standing for this agent type (docs/design.md)."""
         event = Failover(
             agent_type=agent_type_name(agent_type),
             task_id=task_id,
             original_model=original_model,
             alternative_model=alternative_model,
             reason=FailoverReason(reason),
+            retry_after_s=retry_after_s,
         )
         await self._publisher.publish(event)
         return event
@@ -203,6 +209,7 @@ class FailoverManager:
                         original_model=model_id,
                         alternative_model=next_model,
                         reason=attempt.reason,
+                        retry_after_s=attempt.retry_after_s,
                     )
                 )
                 log.info("task %s: %s failed (%s); trying %s", task_id, model_id, attempt.reason, next_model)

@@ -166,6 +166,8 @@ def summary_reply(
     `buckets` may hold any rows: only window "bucket" of `request.agent_type` count (final or
     still open: the topic keeps the latest of each). Latency and quality come from the latest
     trailing window of the same length, for all agents only; otherwise they are left out.
+    `models` has a row for every model with an event; cost_by_model and requests_by_model
+    only those with requests.
     """
     since = now - timedelta(hours=request.window_hours)
     totals: dict[str, _Totals] = {}
@@ -215,7 +217,8 @@ def summary_reply(
         total_requests=total_requests,
         total_cost=sum(r.cost_total for r in rows),
         average_success_rate=total_successes / total_requests if total_requests else 0.0,
-        cost_by_model={r.model_id: r.cost_total for r in rows},
-        requests_by_model={r.model_id: r.requests for r in rows},
+        # Models with requests only: one named by a failover or rate limit alone was not used.
+        cost_by_model={r.model_id: r.cost_total for r in rows if r.requests},
+        requests_by_model={r.model_id: r.requests for r in rows if r.requests},
         models=tuple(rows),
     )

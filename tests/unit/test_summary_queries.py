@@ -76,6 +76,18 @@ def test_sums_bucket_rows_of_the_agent_type_within_the_window() -> None:
     assert (sa.total_requests, sa.average_success_rate) == (7, 1.0)
 
 
+def test_models_without_requests_stay_out_of_cost_and_requests_by_model() -> None:
+    # A model named only by a failover (or a rate limit) has a bucket row with no requests.
+    rows = [row("used", None, 5, 4, 4, 0.08), row("failed-over-to", None, 5, 0, 0, 0.0)]
+    reply = summary_reply(ask(), rows, [], NOW)
+    assert reply.cost_by_model == pytest.approx({"used": 0.08})
+    assert reply.requests_by_model == {"used": 4}
+    assert [(m.model_id, m.requests, m.failovers_in) for m in reply.models] == [
+        ("failed-over-to", 0, 3),
+        ("used", 4, 3),
+    ]
+
+
 def test_no_rows_is_all_zero() -> None:
     reply = summary_reply(ask("QA"), [row("a", None, 1, 5, 5, 0.1)], [], NOW)
     assert (reply.total_requests, reply.total_cost, reply.average_success_rate, reply.models) == (0, 0, 0, ())
