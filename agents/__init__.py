@@ -2,7 +2,7 @@
 guide's facade (ModelOptimizerIntegration and the pieces it is built from). The Kafka plumbing it
 shares with the worker (topic creation, topic views, table reads) is `modelrouter.agents.kafka`."""
 
-from modelrouter.schemas import APIModelError, FailoverReason, SelectionTimeout
+from modelrouter.schemas import APIModelError, FailoverReason, SelectionTimeout, StateNotLoaded
 
 from .assignment import APIModelAssignment, ModelSelection, SelectionConstraints
 from .facade import EnhancedModelOptimizer, ModelOptimizerIntegration
@@ -44,6 +44,7 @@ __all__ = [
     "SelectionClient",
     "SelectionConstraints",
     "SelectionTimeout",
+    "StateNotLoaded",
     "classify_failure",
     "limit_kind_of",
     "retry_after_seconds",

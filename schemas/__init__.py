@@ -13,7 +13,14 @@ from .codec import (
     loads,
 )
 from .deadletter import DeadLetter, payload_text
-from .errors import APIModelError, ConfigurationError, InvalidEventError, ModelRouterError, SelectionTimeout
+from .errors import (
+    APIModelError,
+    ConfigurationError,
+    InvalidEventError,
+    ModelRouterError,
+    SelectionTimeout,
+    StateNotLoaded,
+)
 from .events import Event, EventType, Failover, FailoverReason, LimitKind, RateLimited, TaskCompleted
 from .registry import ModelSpec
 from .selection import (
@@ -68,6 +75,7 @@ __all__ = [
     "SelectionRequest",
     "SelectionTimeout",
     "Settings",
+    "StateNotLoaded",
     "SummaryReply",
     "SummaryRequest",
     "SummaryRow",

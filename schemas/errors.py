@@ -4,7 +4,8 @@ ModelRouterError                 root: catch this to catch all of ours
 ├── InvalidEventError            a record breaks the wire contract (names the fields)
 ├── APIModelError                no model could be selected and no fallback applies
 │   └── SelectionTimeout         no reply came before the request's deadline
-└── ConfigurationError           settings or a config file are wrong (says which)
+├── ConfigurationError           settings or a config file are wrong (says which)
+└── StateNotLoaded               a health or rate-limit check could not read the scorecards yet
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = [
     "InvalidEventError",
     "ModelRouterError",
     "SelectionTimeout",
+    "StateNotLoaded",
 ]
 
 
@@ -44,6 +46,10 @@ class SelectionTimeout(APIModelError):
 
 class ConfigurationError(ModelRouterError, ValueError):
     """A setting or config file is wrong; the message says which and how to fix it."""
+
+
+class StateNotLoaded(ModelRouterError):
+    """A check cannot answer yet: the state it reads (the scorecards) could not be read."""
 
 
 def describe_errors(errors: Sequence[Mapping[str, Any]]) -> str:

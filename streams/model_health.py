@@ -79,9 +79,7 @@ def fold_health(
             h.failure_streak = 0
         elif not _pair(h.unpaired_failover_tasks, h.unpaired_failed_tasks, ev.task_id):
             _failure(h, t)
-    elif isinstance(ev, RateLimited):
-        _cool_down(h, t, ev.retry_after_s, default_cooldown_s)
-    elif ev.reason is FailoverReason.RATE_LIMITED:
+    elif isinstance(ev, RateLimited) or ev.reason is FailoverReason.RATE_LIMITED:
         _cool_down(h, t, ev.retry_after_s, default_cooldown_s)
     elif ev.reason in _CIRCUIT_FAILURES:
         if not _pair(h.unpaired_failed_tasks, h.unpaired_failover_tasks, ev.task_id):
