@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from modelrouter.schemas import RateLimited, Scorecard, TaskCompleted
+from modelrouter.schemas import Failover, FailoverReason, RateLimited, Scorecard, TaskCompleted
 from modelrouter.streams.buckets import BucketStats, fold_rate_limited, fold_task_completed
 from modelrouter.streams.model_health import (
+    DEMOTION_S,
     ModelHealth,
     fold_health,
     health_from_bytes,
@@ -234,3 +235,98 @@ def test_scorecard_without_health_has_no_streak_or_cooldown() -> None:
     assert card.cost_mean == pytest.approx(0.04)
     assert card.latency_p50_ms == card.latency_p95_ms == pytest.approx(250.0, rel=RELATIVE_ACCURACY)
     assert (card.failure_streak, card.cooldown_until, card.last_failure_at) == (0, None, None)
+
+
+# --- failover reports ---------------------------------------------------------------------
+
+FO = "failover:0"
+
+
+def failover(
+    reason: FailoverReason,
+    t: float = 0.0,
+    *,
+    task_id: str = "t-1",
+    agent: str = "SA",
+    retry: float | None = None,
+) -> Failover:
+    return Failover(
+        occurred_at=at(t), agent_type=agent, task_id=task_id, original_model="m", alternative_model="n",
+        reason=reason, retry_after_s=retry,
+    )  # fmt: skip
+
+
+def test_a_rate_limited_failover_starts_a_cooldown() -> None:
+    h = ModelHealth()
+    assert fold_health(h, failover(FailoverReason.RATE_LIMITED, 10.0, retry=30.0), FO, 0, DEFAULT_COOLDOWN)
+    assert h.cooldown_until == E0 + 40.0
+    other = ModelHealth()
+    assert fold_health(other, failover(FailoverReason.RATE_LIMITED, 10.0), FO, 0, DEFAULT_COOLDOWN)
+    assert other.cooldown_until == E0 + 10.0 + DEFAULT_COOLDOWN
+    assert (other.failure_streak, other.demoted_until) == (0, {})
+
+
+@pytest.mark.parametrize("reason", [FailoverReason.UNAVAILABLE, FailoverReason.TIMEOUT, FailoverReason.ERROR])
+def test_unavailable_timeout_and_error_failovers_count_as_failures(reason: FailoverReason) -> None:
+    h = ModelHealth()
+    for i in range(3):
+        assert fold_health(h, failover(reason, float(i), task_id=f"t-{i}"), FO, i, DEFAULT_COOLDOWN)
+    assert (h.failure_streak, h.last_failure_at, h.cooldown_until) == (3, E0 + 2.0, None)
+
+
+def test_a_failed_call_reported_twice_counts_once_whichever_comes_first() -> None:
+    # The FailoverManager publishes a failed TaskCompleted and a Failover for the same call.
+    h = ModelHealth()
+    assert fold(h, task(0.0, success=False), 0)  # task t-1
+    assert fold_health(h, failover(FailoverReason.TIMEOUT, 0.0), FO, 0, DEFAULT_COOLDOWN)
+    assert h.failure_streak == 1
+    assert fold_health(h, failover(FailoverReason.TIMEOUT, 1.0, task_id="t-2"), FO, 1, DEFAULT_COOLDOWN)
+    failed_t2 = task(1.0, success=False).model_copy(update={"task_id": "t-2"})
+    assert fold(h, failed_t2, 1)
+    assert h.failure_streak == 2
+    assert (h.unpaired_failed_tasks, h.unpaired_failover_tasks) == ([], [])
+    # A second failed call of the same task is a second failure.
+    assert fold(h, task(2.0, success=False), 2)
+    assert h.failure_streak == 3
+
+
+@pytest.mark.parametrize("reason", [FailoverReason.QUALITY, FailoverReason.COST])
+def test_quality_and_cost_failovers_demote_the_model_for_that_agent_type(reason: FailoverReason) -> None:
+    h = ModelHealth()
+    assert fold_health(h, failover(reason, 0.0), FO, 0, DEFAULT_COOLDOWN, demotion_s=600.0)
+    assert fold_health(h, failover(reason, 100.0, agent="PM"), FO, 1, DEFAULT_COOLDOWN, demotion_s=600.0)
+    assert h.demoted_until == {"SA": E0 + 600.0, "PM": E0 + 700.0}
+    assert (h.failure_streak, h.cooldown_until) == (0, None)
+    # An event after SA's demotion ended drops it.
+    assert fold_health(h, failover(reason, 650.0, agent="PM"), FO, 2, DEFAULT_COOLDOWN, demotion_s=600.0)
+    assert h.demoted_until == {"PM": E0 + 1250.0}
+    card = scorecard("m", None, h, at(1000.0))
+    assert card.demoted_until == {"PM": at(1250.0)}
+    assert scorecard("m", None, h, at(1250.0)).demoted_until == {}
+
+
+def test_the_default_demotion_lasts_an_hour() -> None:
+    h = ModelHealth()
+    assert fold_health(h, failover(FailoverReason.QUALITY), FO, 0, DEFAULT_COOLDOWN)
+    assert DEMOTION_S == 3600.0
+    assert h.demoted_until == {"SA": E0 + 3600.0}
+
+
+@pytest.mark.parametrize("reason", [FailoverReason.CONTEXT_LENGTH, FailoverReason.CONTENT_POLICY])
+def test_request_specific_failovers_change_nothing(reason: FailoverReason) -> None:
+    h = ModelHealth()
+    assert fold_health(h, failover(reason), FO, 0, DEFAULT_COOLDOWN)
+    assert h == ModelHealth(applied_offsets={FO: 0})
+
+
+def test_failover_state_round_trips_through_bytes_of_format_2() -> None:
+    h = ModelHealth()
+    assert fold_health(h, failover(FailoverReason.QUALITY), FO, 0, DEFAULT_COOLDOWN)
+    assert fold_health(h, failover(FailoverReason.ERROR, task_id="t-9"), FO, 1, DEFAULT_COOLDOWN)
+    raw = health_to_bytes(h)
+    assert raw.startswith(b"[2,1,")
+    assert health_from_bytes(raw) == h
+    with pytest.raises(ValueError, match="demoted_until"):
+        health_from_bytes(b'[2,0,null,null,{},{"SA":"x"},[],[]]')
+    with pytest.raises(ValueError, match="unpaired_failed_tasks"):
+        health_from_bytes(b"[2,0,null,null,{},{},[1],[]]")
