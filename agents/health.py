@@ -131,7 +131,7 @@ class ScorecardBoard:
             except Exception as exc:
                 raise StateNotLoaded(
                     f"model health is not loaded yet: reading topic {topic} failed within {timeout_s:g} s "
-                    f"({type(exc).__name__}: {exc}); check MODELROUTER_BOOTSTRAP_SERVERS, or await "
+                    f"({str(exc) or type(exc).__name__}); check MODELROUTER_BOOTSTRAP_SERVERS, or await "
                     "start() on the health checker (or the integration) and handle its error"
                 ) from exc
         self._copy, self._copy_read_at = cards, time.monotonic()

@@ -2,9 +2,10 @@
 broker and a running worker with the shipped registry published.
 
 Each test first sets up the names a snippet uses (model_selector, task, execute_task, ...),
-then runs the snippet's code unchanged — apart from the one change docs/seed-api.md lists:
-constructor arguments that named SQLite paths take Kafka settings instead — and then checks
-what the snippet produced against the registry, the topics and the worker's answers.
+then runs the snippet's code unchanged — apart from the changes docs/seed-api.md lists
+("Where running the guide differs"): constructor arguments that named SQLite paths take Kafka
+settings instead — and then checks that the snippet does what the guide says it does, against
+the registry, the topics and the worker's answers.
 """
 
 from __future__ import annotations
@@ -242,6 +243,11 @@ async def test_pattern_1_basic_integration(guide: Guide) -> None:
     spec = check_live_selection(api_assignment, guide.registry)
     assert model_id == spec.model_id
     assert spec.context_window >= 4500
+    # "while respecting ModelOptimizer's base assignment": no data yet, and a premium-tier role
+    # gets a premium-tier model (the primary or a peer), not the cheapest one in the registry.
+    assert api_assignment.model_tier == "premium"
+    assert spec.tier == "premium", api_assignment.model_selection.reasoning
+    assert "no data yet" in api_assignment.model_selection.reasoning
 
 
 # --- Pattern 2: With Constraints ---------------------------------------------------------------
@@ -372,6 +378,80 @@ async def test_pattern_4_failover_handling(guide: Guide) -> None:
         alternative_model,
         FailoverReason.RATE_LIMITED,
     )
+    assert event.retry_after_s is None  # the guide passes none: the default cooldown applies
+
+    # "Report failover events to improve future selections": the report alone cools the
+    # original model down (default_cooldown_s), so the rate limiter says so and the next
+    # selection avoids it.
+    rate_limiter = integration.model_selector.rate_limiter
+    limited_now = await eventually(
+        lambda: asyncio.sleep(0, result=rate_limiter.is_rate_limited(primary_model)), bool, timeout_s=20
+    )
+    assert limited_now, f"{primary_model} never showed as rate limited after the failover report"
+    remaining = rate_limiter.retry_after_s(primary_model)
+    assert remaining is not None and 0 < remaining <= guide.settings.default_cooldown_s
+
+    next_task = AgentTask(id="p4-next")
+    again = await integration.select_model_for_agent(
+        AgentType.SA, next_task, guide.model_optimizer.select_model_for_agent(AgentType.SA, next_task)
+    )
+    assert again.selected_model_id != primary_model
+    assert guide.registry.get(again.selected_model_id).tier == "premium"  # type: ignore[union-attr]
+    rejected = {r.model_id: r.reason for r in again.model_selection.rejected}
+    assert rejected[primary_model].startswith("rate-limited until ")
+
+
+async def test_pattern_4_failover_reports_by_reason(guide: Guide) -> None:
+    """What each reason of a report does to the original model: a timeout counts for its
+    circuit, a quality report lowers its standing for that agent type only."""
+    integration = guide.integration
+    rate_limiter = integration.model_selector.rate_limiter
+    health_checker = integration.model_selector.health_checker
+
+    # Five timeouts reported for one model, no TaskCompleted: its circuit opens.
+    for i in range(5):
+        await integration.report_failover_event(
+            agent_type=AgentType.SA,
+            task_id=f"p4-timeout-{i}",
+            original_model="gpt-4",
+            alternative_model="o1",
+            reason=FailoverReason.TIMEOUT,
+        )
+    tripped = await eventually(
+        lambda: asyncio.sleep(0, result=health_checker.is_model_available("gpt-4")),
+        lambda available: not available,
+        timeout_s=20,
+    )
+    assert tripped is False
+    assert "after 5 consecutive failures" in health_checker.health("gpt-4").why
+    assert rate_limiter.is_rate_limited("gpt-4") is False
+
+    # A quality report on SA's pick: SA's next pick is another model; PM's is not lowered.
+    task = AgentTask(id="p4-quality")
+    first = await integration.select_model_for_agent(
+        AgentType.SA, task, guide.model_optimizer.select_model_for_agent(AgentType.SA, task)
+    )
+    demoted = first.selected_model_id
+    await integration.report_failover_event(
+        agent_type=AgentType.SA,
+        task_id=task.id,
+        original_model=demoted,
+        alternative_model=first.model_selection.alternatives[0].model_id,
+        reason=FailoverReason.QUALITY,
+    )
+
+    async def sa_choice() -> APIModelAssignment:
+        t = AgentTask(id="p4-quality-next")
+        return await integration.select_model_for_agent(
+            AgentType.SA, t, guide.model_optimizer.select_model_for_agent(AgentType.SA, t)
+        )
+
+    moved = await eventually(sa_choice, lambda a: a.selected_model_id != demoted, timeout_s=20)
+    assert moved.selected_model_id != demoted
+    alternative = {a.model_id: a.score for a in moved.model_selection.alternatives}
+    assert demoted in alternative  # lowered, not rejected
+    card = health_checker.scorecards.get(demoted)
+    assert card is not None and set(card.demoted_until) == {"SA"}
 
 
 async def test_pattern_4_with_the_failover_manager(guide: Guide) -> None:
@@ -495,6 +575,19 @@ async def test_metrics_and_logging(guide: Guide, capsys: pytest.CaptureFixture[s
 
     lines = sorted(capsys.readouterr().out.splitlines())
     assert lines == sorted(f"{m}: ${cost:.2f}" for m, (_, cost) in expected.items())
+
+    # A model named only in a failover (no request of its own) is not listed at $0.00.
+    await integration.report_failover_event(AgentType.SA, "p5-0", "gpt-4o", "o1", FailoverReason.QUALITY)
+
+    async def with_failover() -> dict[str, Any]:
+        return await integration.get_performance_summary(agent_type=AgentType.SA, window_hours=24)
+
+    after = await eventually(
+        with_failover, lambda s: any(m["failovers_in"] for m in s["models"]), timeout_s=45, every_s=1.0
+    )
+    assert [m["model_id"] for m in after["models"] if m["failovers_in"]] == ["o1"], after
+    assert sorted(after["cost_by_model"]) == sorted(expected)
+    assert after["requests_by_model"] == {m: n for m, (n, _) in expected.items()}
     # another agent type's summary does not include SA's tasks
     other = await integration.get_performance_summary(agent_type=AgentType.PM, window_hours=24)
     assert other["total_requests"] == 0
@@ -794,6 +887,65 @@ async def test_troubleshooting_failover_not_working(guide: Guide, capsys: pytest
     remaining = integration.model_selector.rate_limiter.retry_after_s(model_id)
     assert remaining is not None and 60 < remaining <= 120
     assert "consecutive failures" in integration.model_selector.health_checker.health(model_id).why
+
+
+async def test_troubleshooting_is_right_from_the_first_call_in_a_fresh_process(
+    guide: Guide, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The snippet run on its own, before anything started: the first check reads the
+    scorecards (blocking, up to first_read_timeout_s), so it sees a cooldown that is there."""
+    model_id = "gpt-4o"
+    async with EventPublisher(guide.settings) as publisher:
+        await publisher.rate_limited(agent_type="SA", model_id=model_id, provider="openai", retry_after_s=120)
+    started_limiter = guide.model_selector.rate_limiter
+    assert await eventually(
+        lambda: asyncio.sleep(0, result=started_limiter.is_rate_limited(model_id)), bool, timeout_s=20
+    )
+
+    integration = fresh_integration()
+    try:
+        assert not integration.model_selector.rate_limiter.scorecards.started
+
+        # Check model availability
+        is_available = integration.model_selector.health_checker.is_model_available(model_id)
+        is_rate_limited = integration.model_selector.rate_limiter.is_rate_limited(model_id)
+
+        print(f"Available: {is_available}, Rate Limited: {is_rate_limited}")
+
+        assert capsys.readouterr().out == "Available: True, Rate Limited: True\n"
+    finally:
+        await integration.close()
+
+    # The same from plain synchronous code (no event loop in the thread).
+    integration = fresh_integration()
+    try:
+        limiter = integration.model_selector.rate_limiter
+        assert await asyncio.to_thread(limiter.is_rate_limited, model_id) is True
+    finally:
+        await integration.close()
+
+
+def fresh_integration() -> ModelOptimizerIntegration:
+    """The guide's components as _initialize_api_integration builds them (MODELROUTER_* set by
+    the fixture), none started."""
+    registry = ModelRegistry(config_path=Path("config/model_registry.json"))
+    health_checker = HealthChecker(registry=registry)
+    rate_limiter = RateLimiter(registry=registry)
+    performance_monitor = PerformanceMonitor(settings=Settings())
+    cost_tracker = CostTracker(settings=Settings())
+    model_selector = ModelSelector(
+        registry=registry,
+        health_checker=health_checker,
+        rate_limiter=rate_limiter,
+        performance_monitor=performance_monitor,
+    )
+    failover_manager = FailoverManager(model_selector=model_selector, max_retries=3)
+    return ModelOptimizerIntegration(
+        model_selector=model_selector,
+        failover_manager=failover_manager,
+        performance_monitor=performance_monitor,
+        cost_tracker=cost_tracker,
+    )
 
 
 # --- The registry command ---------------------------------------------------------------------------
