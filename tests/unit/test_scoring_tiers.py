@@ -4,6 +4,7 @@ it only on evidence, saying why; a quality/cost failover lowers a model's standi
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,11 @@ def test_a_demoted_model_chosen_anyway_says_so() -> None:
     assert reply.selected_model_id == "p1"
     assert reply.factors["demoted"] == 1.0
     assert "standing lowered for this agent type after a quality/cost failover" in reply.reasoning
+
+
+def test_exploring_with_no_data_stays_in_the_band() -> None:
+    request_explore = request().model_copy(update={"explore": True})
+    for seed in range(50):
+        reply = select(request_explore, REGISTRY, {}, NOW, rng=random.Random(seed))
+        assert reply.selected_model_id in {"p1", "p2"}, seed
+        assert "success_sample" in reply.factors
