@@ -87,7 +87,7 @@ class ModelSelector:
             try:
                 await asyncio.gather(self.health_checker.start(), self.rate_limiter.start())
                 self._warm_failed_at = None
-            except Exception as exc:  # a warning, not an error: checks answer "healthy" meanwhile
+            except Exception as exc:  # a warning: selection falls back; checks read the topic themselves
                 self._warm_failed_at = loop.time()
                 log.warning("cannot read model health from Kafka yet: %s", exc)
 

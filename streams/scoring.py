@@ -130,7 +130,6 @@ class _Candidate:
     half_open: bool
     probe: bool
     demoted: bool = False
-    tier_note: str = ""  # why a lower-tier model is in the band
     sample: float | None = None  # Thompson draw, when exploring
     latency: float = 0.0
     cost: float = 0.0
@@ -411,22 +410,27 @@ class _Band:
         return spec.model_id == self.primary or self.rank(spec) >= self.floor
 
     def admits(self, c: _Candidate) -> bool:
+        """Of the band's tiers, or of a lower one with quality proven at least the primary's."""
         if self.by_tier(c.spec):
             return True
         card = c.card
-        if (
+        return not (
             self.primary_quality is None
             or card is None
             or card.quality_mean is None
             or card.requests < self.min_requests
             or card.quality_mean < self.primary_quality
-        ):
-            return False
-        c.tier_note = (
-            f"tier {c.spec.tier} below assigned {self.tier}, but quality {card.quality_mean:.2f} over "
-            f"{card.requests} calls >= primary {self.primary}'s {self.primary_quality:.2f}"
         )
-        return True
+
+    def proven(self, c: _Candidate) -> str:
+        """Why a model of a lower tier is in the band (`admits` said so)."""
+        card = c.card
+        quality = card.quality_mean if card is not None else None
+        calls = card.requests if card is not None else 0
+        return (
+            f"tier {c.spec.tier} below assigned {self.tier}, but quality {quality or 0.0:.2f} over "
+            f"{calls} calls >= primary {self.primary}'s {self.primary_quality or 0.0:.2f}"
+        )
 
 
 def _left_band(band: _Band, band_rejected: list[Rejection], cons: Constraints | None) -> str:
@@ -463,8 +467,8 @@ def _explain(
     parts = [f"{head}: {evidence}, ${_num(best.cost_usd)}/request"]
     if left:
         parts.append(left)
-    elif best.tier_note:
-        parts.append(best.tier_note)
+    elif band is not None and not band.by_tier(best.spec):
+        parts.append(band.proven(best))
     elif band is not None and set_aside:
         floor = TIER_ORDER[band.floor]
         parts.append(f"kept to tier {floor} or above ({set_aside} lower-tier candidates set aside)")
