@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 
 from modelrouter.schemas import ConfigurationError, InvalidEventError, ModelSpec, decode, dumps, loads
@@ -29,18 +30,15 @@ _TOP_LEVEL_KEYS = frozenset({"models", "description"})
 
 
 def default_config_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """$MODELROUTER_CONFIG_DIR when set, else the repository's config/ folder.
-
-    The repository folder is found from this file's real path, so it holds for a source
-    checkout and an editable install (whose link tree points back here), not for a wheel.
-    """
+    """$MODELROUTER_CONFIG_DIR when set, else the sample files shipped in the package
+    (`modelrouter.config`: config/ of the source checkout, inside a wheel as well)."""
     # The same variable as Settings.config_dir, read here too: the guide's code builds a
     # ModelOptimizer() or calls load_registry() without Settings, and must find the same folder.
     env = os.environ if environ is None else environ
     value = env.get(CONFIG_DIR_ENV, "").strip()
     if value:
         return Path(value).expanduser()
-    return Path(__file__).resolve().parent.parent / "config"
+    return Path(str(resources.files("modelrouter.config")))
 
 
 def read_config_file(path: Path, what: str) -> bytes:

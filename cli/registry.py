@@ -110,7 +110,7 @@ def register(subparsers: Any) -> None:
         "--file",
         type=Path,
         metavar="PATH",
-        help=f"registry file (default: model_registry.json in ${CONFIG_DIR_ENV} or the checkout's config/)",
+        help=f"registry file (default: model_registry.json in ${CONFIG_DIR_ENV}, else the shipped sample)",
     )
     show_parser = add_command(
         actions,

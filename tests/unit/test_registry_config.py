@@ -163,14 +163,16 @@ def test_original_optimizer_model_names_are_registered(shipped: dict[str, ModelS
 # --- locating the config folder -------------------------------------------------------
 
 
-def test_default_config_dir_is_the_repository_config_folder() -> None:
-    assert default_config_dir({}) == REPO_CONFIG
-    assert (default_config_dir({}) / REGISTRY_FILENAME).is_file()
+def test_default_config_dir_holds_the_repositorys_config_files() -> None:
+    # The package's copy (modelrouter.config): the checkout's config/ through the editable
+    # install's link tree, site-packages/modelrouter/config in a wheel.
+    for name in (REGISTRY_FILENAME, "optimizer.json"):
+        assert (default_config_dir({}) / name).read_bytes() == (REPO_CONFIG / name).read_bytes()
 
 
 def test_default_config_dir_honours_the_environment(tmp_path: Path) -> None:
     assert default_config_dir({CONFIG_DIR_ENV: str(tmp_path)}) == tmp_path
-    assert default_config_dir({CONFIG_DIR_ENV: "  "}) == REPO_CONFIG
+    assert default_config_dir({CONFIG_DIR_ENV: "  "}) == default_config_dir({})
 
 
 def test_load_registry_without_a_path_reads_the_env_folder(
