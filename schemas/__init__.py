@@ -14,7 +14,16 @@ from .codec import (
 )
 from .deadletter import DeadLetter, payload_text
 from .errors import APIModelError, ConfigurationError, InvalidEventError, ModelRouterError, SelectionTimeout
-from .events import Event, EventType, Failover, FailoverReason, LimitKind, RateLimited, TaskCompleted
+from .events import (
+    Event,
+    EventType,
+    Failover,
+    FailoverReason,
+    LimitKind,
+    QualityReported,
+    RateLimited,
+    TaskCompleted,
+)
 from .registry import ModelSpec
 from .selection import (
     Alternative,
@@ -58,6 +67,7 @@ __all__ = [
     "LimitKind",
     "ModelRouterError",
     "ModelSpec",
+    "QualityReported",
     "RateLimited",
     "Record",
     "Rejection",

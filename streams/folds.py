@@ -26,6 +26,7 @@ from modelrouter.schemas import (
     EVENT_TOPICS,
     Failover,
     InvalidEventError,
+    QualityReported,
     RateLimited,
     Settings,
     TaskCompleted,
@@ -205,7 +206,8 @@ class PartitionFolds:
             headers = {SRC_PARTITION: str(src_partition).encode(), SRC_OFFSET: str(src_offset).encode()}
             key = parsed.alternative_model.encode("utf-8")
             return [self.sender.send(self.failover_in_name, key, value, headers)]
-        health_items.append((source, src_offset, parsed))
+        if not isinstance(parsed, QualityReported):  # quality is not health
+            health_items.append((source, src_offset, parsed))
         return []
 
     def _fold_rekeyed(
