@@ -100,6 +100,7 @@ class ModelRouterLogger(CustomLogger):  # type: ignore[misc]  # litellm's base c
         self.default_agent_type = default_agent_type
         self._tasks: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._group_models: dict[str, str] = {}  # Router model group -> registry model seen last
+        self._deployment_models: dict[str, str] = {}  # Router deployment id -> registry model
 
     @property
     def dropped(self) -> int:
@@ -113,6 +114,9 @@ class ModelRouterLogger(CustomLogger):  # type: ignore[misc]  # litellm's base c
         group = metadata.get("model_group")
         if isinstance(group, str) and group:
             self._group_models[group] = model
+        info = metadata.get("model_info")
+        if isinstance(info, Mapping) and isinstance(info.get("id"), str):
+            self._deployment_models[info["id"]] = model
         task_id = _text(metadata.get("task_id") or kwargs.get("litellm_call_id"), "unknown", 128)
         return {
             "agent_type": _text(metadata.get("agent_type"), self.default_agent_type, 64),
@@ -190,13 +194,26 @@ class ModelRouterLogger(CustomLogger):  # type: ignore[misc]  # litellm's base c
 
     def _fallback(self, original_group: str, kwargs: Mapping[str, Any], exc: BaseException) -> None:
         metadata = _metadata(kwargs)
-        new_group = _text(kwargs.get("model"), "unknown", 128)
+        # The fallback call's metadata names the deployment it went to, and lists the
+        # deployments tried before it (`previous_models`), the failed one last.
+        alternative = registry_model_of(
+            metadata.get("model_info"), metadata.get("deployment") or kwargs.get("model")
+        )
+        original = self._group_models.get(original_group, original_group)
+        previous = metadata.get("previous_models")
+        if isinstance(previous, list | tuple):
+            tried = [p for p in previous if isinstance(p, Mapping) and p.get("model_group") == original_group]
+            if tried:
+                last = tried[-1]
+                original = self._deployment_models.get(
+                    str(last.get("deployment_id")), ""
+                ) or registry_model_of(None, last.get("model"))
         self._put(
             Failover,
             agent_type=_text(metadata.get("agent_type"), self.default_agent_type, 64),
             task_id=_text(metadata.get("task_id") or kwargs.get("litellm_call_id"), "unknown", 128),
-            original_model=self._group_models.get(original_group, original_group)[:128],
-            alternative_model=self._group_models.get(new_group, new_group),
+            original_model=original[:128],
+            alternative_model=alternative,
             reason=classify_failure(exc),
         )
 
@@ -238,8 +255,19 @@ class ModelRouterLogger(CustomLogger):  # type: ignore[misc]  # litellm's base c
     async def flush(self, timeout_s: float = 10.0) -> bool:
         return await self.events.flush(timeout_s)
 
-    async def close(self) -> None:
-        await self.events.close()
+    def unregister(self) -> None:
+        """Leave every litellm callback list (litellm copies `callbacks` into several, and adds
+        no second logger with the same class and public settings while this one is there)."""
+        manager = getattr(litellm, "logging_callback_manager", None)
+        if manager is not None:
+            manager.remove_callback_from_all_lists(self)
+        elif self in litellm.callbacks:
+            litellm.callbacks.remove(self)
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Leave litellm's callbacks, send what is queued (for at most `timeout_s`), stop."""
+        self.unregister()
+        await self.events.close(timeout_s)
 
 
 class LiteLLMBridge:
@@ -254,8 +282,6 @@ class LiteLLMBridge:
 
     async def close(self) -> None:
         """Remove the logger from litellm's callbacks, flush its events, close the selection client."""
-        if self.logger in litellm.callbacks:
-            litellm.callbacks.remove(self.logger)
         await self.logger.close()
         if self.routing is not None:
             await self.routing.close()
