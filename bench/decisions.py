@@ -21,14 +21,6 @@ p95_latency_ms, outage_success_rate, storm_success_rate (and total_cost, calls, 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# Run as a script, this file's folder is sys.path[0], and bench/select.py there shadows the
-# standard library's `select` module that asyncio needs.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
-
 import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download of the cost map
@@ -37,8 +29,10 @@ import argparse
 import asyncio
 import io
 import logging
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -47,14 +41,13 @@ import orjson
 from litellm import CustomLLM, Router
 
 from modelrouter.agents import ModelOptimizer, ModelRegistry
-from modelrouter.schemas import ConfigurationError, ModelSpec, Settings
 
 # The demo's world and its analysis: every import of the demo is here (it moves with the CLI).
-from modelrouter.streams.demo.analysis import PolicyStats, policy_stats
-from modelrouter.streams.demo.fleet import EXCLUDED_PROVIDERS
-from modelrouter.streams.demo.run import run_demo
-from modelrouter.streams.demo.timeline import Timeline
-from modelrouter.streams.demo.world import (
+from modelrouter.cli.demo.analysis import PolicyStats, policy_stats
+from modelrouter.cli.demo.fleet import EXCLUDED_PROVIDERS
+from modelrouter.cli.demo.run import run_demo
+from modelrouter.cli.demo.timeline import Timeline
+from modelrouter.cli.demo.world import (
     CallOutcome,
     Failure,
     SimTask,
@@ -63,6 +56,7 @@ from modelrouter.streams.demo.world import (
     fleet_agents,
     task_stream,
 )
+from modelrouter.schemas import ConfigurationError, ModelSpec, Settings
 
 STRATEGIES = (
     "simple-shuffle",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from modelrouter.streams.demo.analysis import mean_quality, policy_stats
-from modelrouter.streams.demo.timeline import Timeline
-from modelrouter.streams.demo.world import CallOutcome, Failure, TaskResult
+from modelrouter.cli.demo.analysis import mean_quality, policy_stats
+from modelrouter.cli.demo.timeline import Timeline
+from modelrouter.cli.demo.world import CallOutcome, Failure, TaskResult
 
 
 def ok(quality: float) -> CallOutcome:
