@@ -20,15 +20,14 @@ from litellm import CustomLLM, Router
 from modelrouter.agents import ModelRegistry
 from modelrouter.agents.litellm_bridge import LiteLLMBridge, ModelRouterLogger, install
 from modelrouter.agents.litellm_routing import SELECTION_KEY, ModelRouterRouting
+from modelrouter.cli.worker_process import wait_until_answering
 from modelrouter.schemas import (
-    BaseAssignment,
     Failover,
     ModelSpec,
     QualityReported,
     RateLimited,
     Settings,
     TaskCompleted,
-    TaskInfo,
     TopicName,
     WindowSummary,
     decode,
@@ -206,17 +205,7 @@ async def routed(
     bridge = install(settings, router=router, agent_type="SA")
     assert bridge.routing is not None
     bridge.routing.strategy = "cost"
-    base = BaseAssignment(
-        role_type="r", model_tier="t", primary_model="dear-model", fallback_model="dear-model"
-    )
-    client = bridge.routing.client
-
-    async def answered() -> bool:
-        assert worker.alive(), worker.log_text()[-3000:]
-        request = client.request("SA", TaskInfo(task_id="warm-up"), base_assignment=base)
-        return not (await client.select(request, deadline_ms=1000)).fallback_used
-
-    assert await eventually(answered, bool, timeout_s=90, every_s=0.5), "the worker never answered"
+    await wait_until_answering(bridge.routing.client, worker, 90.0)
     try:
         yield router, bridge
     finally:
