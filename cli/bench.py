@@ -1,4 +1,4 @@
-"""`modelrouter bench ingest|select|restart|decisions`: the checkout's benchmarks, with their own options."""
+"""`modelrouter bench <name>`: the checkout's benchmarks (bench/*.py), with their own options."""
 
 from __future__ import annotations
 
