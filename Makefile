@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# strict editable mode: a link tree that mypy follows (docs/design.md, "Repository layout")
-	$(BIN)/pip install -q -e '.[dev]' --config-settings editable_mode=strict
+	# the litellm extra too: the LiteLLM bridge and its tests run in CI
+	$(BIN)/pip install -q -e '.[dev,litellm]' --config-settings editable_mode=strict
 	@touch $(STAMP)
 
 ## setup: create .venv with the project and its dev tools

@@ -13,6 +13,7 @@ from modelrouter.schemas import (
     Event,
     Failover,
     InvalidEventError,
+    QualityReported,
     RateLimited,
     Settings,
     TaskCompleted,
@@ -25,19 +26,22 @@ from modelrouter.schemas import (
 from .kafka.admin import ensure_topics
 from .lifecycle import AsyncResource
 
-__all__ = ["EventPublisher"]
+__all__ = ["EventPublisher", "build_event"]
 
 _TOPIC_OF: dict[type[Any], TopicName] = {
     TaskCompleted: TopicName.TASK_COMPLETED,
     RateLimited: TopicName.RATE_LIMITED,
     Failover: TopicName.FAILOVER,
+    # A quality report completes a TaskCompleted: same topic, same key (model_id).
+    QualityReported: TopicName.TASK_COMPLETED,
 }
 
 
-E = TypeVar("E", TaskCompleted, RateLimited, Failover)
+E = TypeVar("E", TaskCompleted, RateLimited, Failover, QualityReported)
 
 
-def _build(model: type[E], fields: dict[str, Any]) -> E:
+def build_event(model: type[E], fields: dict[str, Any]) -> E:
+    """`model(**fields)`, or InvalidEventError naming the fields that break the contract."""
     try:
         return model(**fields)
     except ValidationError as exc:
@@ -45,7 +49,7 @@ def _build(model: type[E], fields: dict[str, Any]) -> E:
 
 
 class EventPublisher(AsyncResource):
-    """Publishes TaskCompleted, RateLimited and Failover events.
+    """Publishes TaskCompleted, RateLimited, Failover and QualityReported events.
 
     Every event is validated first: an invalid one raises InvalidEventError naming the
     field, and nothing is sent. The producer is idempotent with acks=all, so a retried
@@ -114,8 +118,11 @@ class EventPublisher(AsyncResource):
         With wait=True (the default) this returns once the broker has the record;
         with wait=False it returns the delivery future as soon as the record is queued.
         """
-        if not isinstance(event, TaskCompleted | RateLimited | Failover):
-            raise TypeError(f"expected TaskCompleted, RateLimited or Failover, got {type(event).__name__}")
+        if not isinstance(event, TaskCompleted | RateLimited | Failover | QualityReported):
+            raise TypeError(
+                f"expected an event (TaskCompleted, RateLimited, Failover, QualityReported), "
+                f"got {type(event).__name__}"
+            )
         if not self._started or self._producer is None:
             raise RuntimeError("EventPublisher is not started: use `async with EventPublisher(...)`")
         future: asyncio.Future[Any] = await self._producer.send(
@@ -128,17 +135,23 @@ class EventPublisher(AsyncResource):
 
     async def task_completed(self, *, wait: bool = True, **fields: Any) -> TaskCompleted:
         """Validate and publish a TaskCompleted built from the contract's field names."""
-        event = _build(TaskCompleted, fields)
+        event = build_event(TaskCompleted, fields)
         await self.publish(event, wait=wait)
         return event
 
     async def rate_limited(self, *, wait: bool = True, **fields: Any) -> RateLimited:
-        event = _build(RateLimited, fields)
+        event = build_event(RateLimited, fields)
         await self.publish(event, wait=wait)
         return event
 
     async def failover(self, *, wait: bool = True, **fields: Any) -> Failover:
-        event = _build(Failover, fields)
+        event = build_event(Failover, fields)
+        await self.publish(event, wait=wait)
+        return event
+
+    async def quality_reported(self, *, wait: bool = True, **fields: Any) -> QualityReported:
+        """Validate and publish a QualityReported: a task's quality, known after its TaskCompleted."""
+        event = build_event(QualityReported, fields)
         await self.publish(event, wait=wait)
         return event
 

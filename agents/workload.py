@@ -119,7 +119,7 @@ def totals(events: list[Event]) -> dict[str, Totals]:
             t.output_tokens += ev.output_tokens
         elif isinstance(ev, RateLimited):
             out.setdefault(ev.model_id, Totals()).rate_limited += 1
-        else:
+        elif isinstance(ev, Failover):
             out.setdefault(ev.original_model, Totals()).failovers_out += 1
             out.setdefault(ev.alternative_model, Totals()).failovers_in += 1
     return out

@@ -1,4 +1,4 @@
-"""`modelrouter bench ingest|select|restart`: the checkout's benchmarks, with their own options."""
+"""`modelrouter bench <name>`: the checkout's benchmarks (bench/*.py), with their own options."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ BENCHMARKS = {
     "select": ("selection.py", "selection round trips per second and their latency, at a given request rate"),
     "restart": ("restart.py", "how long a worker takes to restart on a long history (warm or --cold)"),
     "freshness": ("freshness.py", "from a rate limit to the first selection avoiding the model, under load"),
+    "decisions": (
+        "decisions.py",
+        "the demo's world through modelrouter, each LiteLLM Router strategy and the fixed assignment",
+    ),
 }
 
 

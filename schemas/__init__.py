@@ -21,7 +21,16 @@ from .errors import (
     SelectionTimeout,
     StateNotLoaded,
 )
-from .events import Event, EventType, Failover, FailoverReason, LimitKind, RateLimited, TaskCompleted
+from .events import (
+    Event,
+    EventType,
+    Failover,
+    FailoverReason,
+    LimitKind,
+    QualityReported,
+    RateLimited,
+    TaskCompleted,
+)
 from .registry import ModelSpec
 from .selection import (
     Alternative,
@@ -65,6 +74,7 @@ __all__ = [
     "LimitKind",
     "ModelRouterError",
     "ModelSpec",
+    "QualityReported",
     "RateLimited",
     "Record",
     "Rejection",

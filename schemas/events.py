@@ -16,6 +16,7 @@ __all__ = [
     "Failover",
     "FailoverReason",
     "LimitKind",
+    "QualityReported",
     "RateLimited",
     "TaskCompleted",
     "new_event_id",
@@ -30,6 +31,7 @@ class EventType(StrEnum):
     TASK_COMPLETED = "task_completed"
     RATE_LIMITED = "rate_limited"
     FAILOVER = "failover"
+    QUALITY_REPORTED = "quality_reported"
 
 
 class FailoverReason(StrEnum):
@@ -108,4 +110,24 @@ class Failover(_Event):
         return self.original_model
 
 
-Event = Annotated[TaskCompleted | RateLimited | Failover, Field(discriminator="type")]
+class QualityReported(_Event):
+    """The quality of a task judged after its TaskCompleted was published (e.g. by an
+    evaluator, for calls made through LiteLLM, which cannot know it). Carried on the
+    task-completed topic. Key: model_id.
+
+    Folded as the quality of one more task of `model_id` in the bucket of `occurred_at` (the
+    report's time): it adds to the quality mean and counts no request. Report it only for a
+    task whose TaskCompleted had no quality_score, or the task's quality counts twice.
+    """
+
+    type: Literal["quality_reported"] = "quality_reported"
+    task_id: Id
+    model_id: Id
+    quality_score: Score01
+
+    @property
+    def key(self) -> str:
+        return self.model_id
+
+
+Event = Annotated[TaskCompleted | RateLimited | Failover | QualityReported, Field(discriminator="type")]

@@ -9,7 +9,7 @@ import orjson
 from pydantic import TypeAdapter
 
 from .deadletter import DeadLetter
-from .events import Event, Failover, RateLimited, TaskCompleted
+from .events import Event, Failover, QualityReported, RateLimited, TaskCompleted
 from .registry import ModelSpec
 from .selection import Reply, Request, SelectionReply, SelectionRequest, SummaryReply, SummaryRequest
 from .summaries import Scorecard, WindowSummary
@@ -23,6 +23,7 @@ _RECORDS: dict[str, Any] = {
     "task-completed": TaskCompleted,
     "rate-limited": RateLimited,
     "failover": Failover,
+    "quality-reported": QualityReported,
     "model-spec": ModelSpec,
     "request": Request,
     "selection-request": SelectionRequest,

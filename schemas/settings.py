@@ -50,6 +50,9 @@ class Settings(BaseSettings):
 
     config_dir: Path | None = Field(None, description="folder of model_registry.json and optimizer.json")
     selection_deadline_ms: int = Field(250, gt=0, le=600_000, description="default selection deadline")
+    litellm_deadline_ms: int = Field(
+        50, gt=0, le=600_000, description="wait for modelrouter's pick in a LiteLLM Router; then LiteLLM's"
+    )
     default_cooldown_s: float = Field(60.0, ge=0, description="cooldown when a rate limit has no retry_after")
     circuit_failure_streak: int = Field(5, ge=1, description="consecutive failures that open a circuit")
     circuit_failure_rate: float = Field(0.5, gt=0, le=1, description="failure rate that opens a circuit")

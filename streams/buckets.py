@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
 from modelrouter.schemas.codec import dumps, loads
-from modelrouter.schemas.events import Event, Failover, RateLimited, TaskCompleted
+from modelrouter.schemas.events import Event, Failover, QualityReported, RateLimited, TaskCompleted
 from modelrouter.schemas.summaries import LatencySummary, WindowKind, WindowSummary
 
 from .sketch import LatencySketch
@@ -24,6 +24,7 @@ __all__ = [
     "fold_batch",
     "fold_failover_in",
     "fold_failover_out",
+    "fold_quality_reported",
     "fold_rate_limited",
     "fold_task_completed",
     "from_bytes",
@@ -137,6 +138,17 @@ def fold_rate_limited(stats: BucketStats, ev: RateLimited, source: str, offset: 
         until = ev.occurred_at.timestamp() + ev.retry_after_s
         if stats.cooldown_until is None or until > stats.cooldown_until:
             stats.cooldown_until = until
+    return True
+
+
+def fold_quality_reported(stats: BucketStats, ev: QualityReported, source: str, offset: int) -> bool:
+    """Fold one QualityReported (key: model_id): one more quality, no request; False on a replay."""
+    applied = stats.applied_offsets
+    if offset <= applied.get(source, -1):
+        return False
+    applied[source] = offset
+    stats.quality_sum_nano += round(ev.quality_score * QUALITY_SCALE)
+    stats.quality_count += 1
     return True
 
 
@@ -308,7 +320,7 @@ def fold_batch(
 ) -> dict[BucketKey, BucketStats]:
     """Fold (source, offset, event) items; return the keys that changed, each written once.
 
-    - TaskCompleted and RateLimited are keyed by model_id. A Failover is folded on one side
+    - TaskCompleted, RateLimited and QualityReported are keyed by model_id. A Failover is folded on one side
       only: `failover_side="out"` keys it by original_model (the failover topic as read),
       `"in"` by alternative_model (a stream re-keyed by it, with its own source ids).
     - `load(key)` is called at most once per key and batch for the stored stats (None: new);
@@ -333,6 +345,10 @@ def fold_batch(
             key = (ev.model_id, ev.agent_type, start)
             stats = cache.get(key) or _open(cache, key, load)
             done = fold_rate_limited(stats, ev, source, offset)
+        elif isinstance(ev, QualityReported):
+            key = (ev.model_id, ev.agent_type, start)
+            stats = cache.get(key) or _open(cache, key, load)
+            done = fold_quality_reported(stats, ev, source, offset)
         elif out_side:
             key = (ev.original_model, ev.agent_type, start)
             stats = cache.get(key) or _open(cache, key, load)

@@ -26,6 +26,7 @@ from modelrouter.schemas import (
     EVENT_TOPICS,
     Failover,
     InvalidEventError,
+    QualityReported,
     Settings,
     TopicName,
     encode,
@@ -204,7 +205,8 @@ class PartitionFolds:
             key = parsed.alternative_model.encode("utf-8")
             health_items.append((source, src_offset, parsed))  # its original model's health
             return [self.sender.send(self.failover_in_name, key, value, headers)]
-        health_items.append((source, src_offset, parsed))
+        if not isinstance(parsed, QualityReported):  # quality is not health
+            health_items.append((source, src_offset, parsed))
         return []
 
     def _fold_rekeyed(

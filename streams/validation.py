@@ -6,19 +6,21 @@ from modelrouter.schemas import DeadLetter, Event, InvalidEventError, TopicName,
 
 __all__ = ["dead_letter", "parse_event"]
 
-_TYPE_OF_TOPIC = {
-    TopicName.TASK_COMPLETED: "task_completed",
-    TopicName.RATE_LIMITED: "rate_limited",
-    TopicName.FAILOVER: "failover",
+# The task-completed topic also carries quality reports: keyed by model_id like the
+# TaskCompleted they complete, so both land on the same partition and bucket keys.
+_TYPES_OF_TOPIC = {
+    TopicName.TASK_COMPLETED: ("task_completed", "quality_reported"),
+    TopicName.RATE_LIMITED: ("rate_limited",),
+    TopicName.FAILOVER: ("failover",),
 }
 
 
 def parse_event(raw: bytes | None, topic: TopicName) -> Event:
-    """The event in `raw`, which must be of the type its topic carries; else InvalidEventError."""
+    """The event in `raw`, which must be of a type its topic carries; else InvalidEventError."""
     if raw is None:
         raise InvalidEventError("event", [{"loc": (), "msg": "record has no value (null)"}])
     event = decode_event(raw)
-    if event.type != _TYPE_OF_TOPIC[topic]:
+    if event.type not in _TYPES_OF_TOPIC[topic]:
         raise InvalidEventError(
             "event",
             [

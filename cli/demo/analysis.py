@@ -19,6 +19,7 @@ __all__ = [
     "RejectionRecord",
     "SelectionRecord",
     "Shift",
+    "mean_quality",
     "percentile",
     "policy_stats",
     "selection_shift",
@@ -78,6 +79,7 @@ class PolicyStats:
     cost_per_success: float | None
     p95_latency_ms: float | None
     calls: int
+    mean_quality: float | None = None  # of the successful tasks: a cheaper pick may be a worse one
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,14 @@ def policy_stats(name: str, label: str, results: Sequence[TaskResult], timeline:
         cost_per_success=cost / successes if successes else None,
         p95_latency_ms=percentile([r.latency_ms for r in results], 0.95),
         calls=sum(len(r.attempts) for r in results),
+        mean_quality=mean_quality(results),
     )
+
+
+def mean_quality(results: Sequence[TaskResult]) -> float | None:
+    """Mean quality of the successful tasks (the answer of their last call); None without any."""
+    scores = [q for r in results if r.success and (q := r.attempts[-1].quality) is not None]
+    return sum(scores) / len(scores) if scores else None
 
 
 def trailing_shares(

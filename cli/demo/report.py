@@ -81,6 +81,10 @@ def _usd(x: float | None) -> str:
     return f"${x:,.2f}" if x >= 1 else f"${x:.4f}"
 
 
+def _quality(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
 def _ms(x: float | None) -> str:
     return "-" if x is None else f"{x:,.0f} ms"
 
@@ -157,6 +161,7 @@ def render_report(r: DemoReport) -> str:
             f"  tasks started in the storm ({r.policies[0].storm_tasks:,})",
             [_pct(p.storm_success_rate) for p in r.policies],
         ),
+        ("mean quality of successful tasks", [_quality(p.mean_quality) for p in r.policies]),
         ("total cost", [_usd(p.cost) for p in r.policies]),
         ("cost per successful task", [_usd(p.cost_per_success) for p in r.policies]),
         ("p95 task latency", [_ms(p.p95_latency_ms) for p in r.policies]),

@@ -347,6 +347,7 @@ def test_the_report_reads_as_a_comparison_and_saves_as_json(tmp_path: Path) -> N
     assert re.search(r"selection +fixed primary\n", text)
     assert "success rate" in text and "100.0%" in text and "60.0%" in text
     assert "tasks started in the outage (3)" in text
+    assert re.search(r"mean quality of successful tasks +0\.\d{3} +0\.\d{3}\n", text)
     assert "worker folded 14 of 14 task-completed events" in text
     assert "selection was not sending it traffic before" in text  # no selections given
     saved = loads(report.write_json().read_bytes())
