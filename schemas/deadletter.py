@@ -16,6 +16,10 @@ class DeadLetter(Record):
     source_topic: Annotated[str, Field(min_length=1, max_length=249)]
     partition: NonNegInt
     offset: NonNegInt
+    # Set for a whole record batch that could not be read (a codec the worker lacks, a
+    # corrupt batch): `offset` is its first offset, `last_offset` its last, `payload` empty
+    # (the records stay in the source topic until its retention ends).
+    last_offset: NonNegInt | None = None
     error: Annotated[str, Field(max_length=4096)]
     payload: str
     payload_encoding: Annotated[str, Field(pattern="^(utf-8|base64)$")] = "utf-8"

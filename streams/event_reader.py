@@ -18,7 +18,7 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from modelrouter.schemas import EVENT_TOPICS, Settings
+from modelrouter.schemas import EVENT_TOPICS, Settings, encode
 
 from .assignment import AssignmentReadiness, assigned_partitions
 from .batching import PartitionEvent, as_current_event
@@ -26,6 +26,7 @@ from .checkpoint import Checkpoint, progress_group
 from .folds import PartitionFolds
 from .stored_index import StoredIndex
 from .summary_publisher import SummaryPublisher
+from .unreadable import UnreadableBatch, find_unreadable, unreadable_letter
 
 __all__ = ["EventReader"]
 
@@ -108,7 +109,11 @@ class EventReader:
                 if not self._partitions:
                     await asyncio.sleep(0.2)
                     continue
-                batches = await self._next_batch(consumer)
+                try:
+                    batches = await self._next_batch(consumer)
+                except Exception as exc:  # a batch it could not decode fails the whole fetch
+                    await self._step_over_unreadable(consumer, exc)
+                    continue
                 if not batches:
                     self.checkpoint.commit_offsets(consumer)  # the last batch's progress, once idle
                     continue
@@ -192,3 +197,33 @@ class EventReader:
         if folds.cooldown_changed:
             changed, folds.cooldown_changed = folds.cooldown_changed, set()
             await self.publisher.send_cooldown_scorecards(changed)
+
+    async def _step_over_unreadable(self, consumer: AIOKafkaConsumer, error: Exception) -> None:
+        """Fold the records before each undecodable batch, dead-letter the batch, store the
+        position after it and read on (unreadable.py); re-raise `error` when no batch is at
+        fault. The failed fetch's other records are read again from `_read_to`."""
+        try:
+            found = await find_unreadable(self.settings, consumer, self._read_to, _FETCH_BYTES_PER_PARTITION)
+        except Exception:
+            log.exception("could not look for an unreadable batch after %r", error)
+            found = []
+        if not found:
+            raise error
+        async with self._in_flight:
+            if self._revoking or not self._ready() or self.app.consumer_generation_id != self._generation:
+                self._generation = None  # assign again, from the stored positions
+                return
+            if before := {b.tp: b.before for b in found if b.before}:
+                await self._fold(consumer, before)
+            await self._dead_letter_unreadable(consumer, found)
+        for tp, offset in self._read_to.items():
+            consumer.seek(tp, offset)
+
+    async def _dead_letter_unreadable(self, consumer: AIOKafkaConsumer, found: list[UnreadableBatch]) -> None:
+        folds = self.folds
+        sends = [folds.sender.send(folds.dead_letter_name, None, encode(unreadable_letter(b))) for b in found]
+        ends: dict[int, dict[str, int]] = {}
+        for b in found:
+            self._read_to[b.tp] = ends.setdefault(b.tp.partition, {})[b.tp.topic] = b.next_offset
+        await self.checkpoint.commit(consumer, sends, ends, {b.tp: b.next_offset for b in found})
+        folds.counters.dead_lettered += len(found)
