@@ -89,7 +89,7 @@ class EventPublisher(AsyncResource):
             specs = topic_specs(self._settings)
             await ensure_topics(self._settings, [specs[name] for name in EVENT_TOPICS])
         producer = AIOKafkaProducer(
-            **self._settings.aiokafka_kwargs(),
+            **self._settings.producer_kwargs(),
             client_id=self._client_id,
             acks="all",
             enable_idempotence=True,

@@ -126,7 +126,7 @@ class ModelRegistry:
         removed = sorted(set(current) - set(self._models))
         if changed or removed:
             producer = AIOKafkaProducer(
-                **self.settings.aiokafka_kwargs(), acks="all", enable_idempotence=True
+                **self.settings.producer_kwargs(), acks="all", enable_idempotence=True
             )
             try:
                 await producer.start()

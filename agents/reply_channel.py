@@ -171,7 +171,9 @@ class ReplyChannel(AsyncResource):
         )
         await ensure_topics(self.settings, [requests_spec, reply_spec])
         kwargs = self.settings.aiokafka_kwargs()
-        producer = AIOKafkaProducer(**kwargs, client_id=f"modelrouter-selection-{self.client_id[:8]}", acks=1)
+        producer = AIOKafkaProducer(
+            **self.settings.producer_kwargs(), client_id=f"modelrouter-selection-{self.client_id[:8]}", acks=1
+        )
         consumer = AIOKafkaConsumer(
             **kwargs,
             client_id=f"modelrouter-replies-{self.client_id[:8]}",

@@ -15,6 +15,7 @@ __all__ = ["Settings"]
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 
 
 class Settings(BaseSettings):
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
         300, ge=1, le=86_400, description="trailing window of the stats a scorecard carries"
     )
 
+    compression: Compression = Field(
+        "none", description="codec of the batches this process produces (every reader decodes all five)"
+    )
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism | None = None
     sasl_username: str | None = None
@@ -139,3 +143,12 @@ class Settings(BaseSettings):
                 "sasl_plain_password": self.sasl_password.get_secret_value(),
             }
         return kwargs
+
+    @property
+    def compression_type(self) -> str | None:
+        """`compression` as aiokafka and faust name it (None for none)."""
+        return None if self.compression == "none" else self.compression
+
+    def producer_kwargs(self) -> dict[str, Any]:
+        """aiokafka_kwargs() plus what every producer takes from these settings (compression)."""
+        return self.aiokafka_kwargs() | {"compression_type": self.compression_type}

@@ -43,6 +43,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         producer_acks=-1,
+        producer_compression_type=settings.compression_type,
         # Changelog and summary records of one batch go out in a few requests, not one each:
         # with linger 0 a busy worker spent a third of its CPU on single-record produce calls.
         producer_linger_ms=5,

@@ -188,7 +188,7 @@ class SelectionResponder:
         if self._producer is not None:
             return
         producer = AIOKafkaProducer(
-            **self._settings.aiokafka_kwargs(),
+            **self._settings.producer_kwargs(),
             client_id=f"{self._settings.app_id}-selection",
             acks=1,  # replies are short-lived answers; a lost one ends in the client's fallback
             linger_ms=_REPLY_LINGER_MS,

@@ -110,3 +110,37 @@ async def test_many_events_without_waiting_are_all_delivered_on_close(kafka_sett
     records = await read_topic(s, s.topic("task-completed"))
     assert len(records) == 500
     assert sorted(decode_event(v).task_id for _, v in records if v) == sorted(f"t{i}" for i in range(500))  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+async def test_publisher_compresses_with_the_configured_codec(kafka_settings: Settings, codec: str) -> None:
+    from aiokafka import TopicPartition
+    from aiokafka.record.memory_records import MemoryRecords
+
+    from modelrouter.streams.unreadable import _RawFetcher
+
+    s = kafka_settings.model_copy(update={"compression": codec, "partitions": 1})
+    async with EventPublisher(s) as pub:
+        for i in range(20):
+            await pub.task_completed(
+                agent_type="SA",
+                task_id=f"t{i}",
+                model_id="gpt-4o",
+                provider="openai",
+                success=True,
+                latency_ms=1.0,
+                cost=0.0,
+                input_tokens=1,
+                output_tokens=1,
+                wait=False,
+            )
+    async with _RawFetcher(s, 2**20) as fetcher:
+        raw, highwater = await fetcher.fetch(TopicPartition(s.topic("task-completed"), 0), 0)
+    batches = MemoryRecords(raw)
+    codecs = set()
+    while batches.has_next():
+        codecs.add(batches.next_batch().compression_type)  # type: ignore[union-attr]
+    # The batch header's codec ids: 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+    assert highwater == 20
+    assert codecs == {{"gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}[codec]}
+    assert len(await read_topic(s, s.topic("task-completed"))) == 20

@@ -60,3 +60,14 @@ def test_to_env_round_trips(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     for key, value in s.to_env().items():
         monkeypatch.setenv(key, value)
     assert Settings() == s
+
+
+def test_compression_reaches_every_producer(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).producer_kwargs()["compression_type"] is None  # type: ignore[call-arg]
+    monkeypatch.setenv("MODELROUTER_COMPRESSION", "zstd")
+    s = Settings()
+    assert s.compression_type == "zstd"
+    assert s.producer_kwargs() == s.aiokafka_kwargs() | {"compression_type": "zstd"}
+    monkeypatch.setenv("MODELROUTER_COMPRESSION", "brotli")
+    with pytest.raises(ValidationError, match="compression"):
+        Settings()
