@@ -6,6 +6,7 @@ import asyncio
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 from pydantic import ValidationError
 
 from modelrouter.schemas import (
@@ -24,6 +25,7 @@ from modelrouter.schemas import (
 )
 
 from .kafka.admin import ensure_topics
+from .kafka.connection_check import unreachable_error
 from .lifecycle import AsyncResource
 
 __all__ = ["EventPublisher", "build_event"]
@@ -81,6 +83,12 @@ class EventPublisher(AsyncResource):
         return self._started
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except KafkaConnectionError:  # aiokafka's says "Unable to bootstrap"; say why
+            raise await unreachable_error(self._settings) from None
+
+    async def _start(self) -> None:
         if self._started:
             return
         if self._create_topics:

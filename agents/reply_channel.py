@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 
 from modelrouter.schemas import (
     APIModelError,
@@ -34,6 +35,7 @@ from modelrouter.schemas import (
 )
 
 from .kafka.admin import ensure_topics
+from .kafka.connection_check import unreachable_error
 from .lifecycle import AsyncResource
 
 __all__ = ["ReplyChannel", "describe_exception"]
@@ -169,7 +171,10 @@ class ReplyChannel(AsyncResource):
             retention_ms=requests_spec.retention_ms,
             segment_ms=requests_spec.retention_ms or 600_000,
         )
-        await ensure_topics(self.settings, [requests_spec, reply_spec])
+        try:  # the first request to the broker: a refused login or an untrusted certificate fails here
+            await ensure_topics(self.settings, [requests_spec, reply_spec])
+        except KafkaConnectionError:
+            raise await unreachable_error(self.settings) from None
         kwargs = self.settings.aiokafka_kwargs()
         producer = AIOKafkaProducer(
             **self.settings.producer_kwargs(), client_id=f"modelrouter-selection-{self.client_id[:8]}", acks=1

@@ -10,9 +10,10 @@ from typing import TypeVar
 from aiokafka.errors import KafkaConnectionError
 
 from modelrouter.agents import SelectionClient
+from modelrouter.agents.kafka.connection_check import connection_problem
 from modelrouter.schemas import Settings
 
-from .failures import connection_detail, unreachable
+from .failures import unreachable
 
 __all__ = ["CONNECT_TIMEOUT_S", "connect", "selection_client"]
 
@@ -27,8 +28,8 @@ async def connect(settings: Settings, step: Awaitable[T], timeout_s: float = CON
     """Await a connecting step; no broker (refused, or silent past the timeout) is a CommandError."""
     try:
         return await asyncio.wait_for(step, timeout_s)
-    except KafkaConnectionError as exc:
-        raise unreachable(settings.bootstrap_servers, connection_detail(exc)) from None
+    except KafkaConnectionError:
+        raise unreachable(settings.bootstrap_servers, await connection_problem(settings)) from None
     except TimeoutError:
         raise unreachable(settings.bootstrap_servers, f"no answer within {timeout_s:.0f} s") from None
 

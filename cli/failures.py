@@ -41,13 +41,15 @@ def brief(exc: BaseException) -> str:
 def connection_detail(exc: KafkaConnectionError) -> str:
     # aiokafka's text lists resolved address tuples; what a person needs is that nothing answered.
     text = brief(exc)
+    if text.startswith("cannot connect to Kafka at "):  # the SDK's words (agents/kafka/connection_check.py)
+        return text.split(": ", 1)[-1]
     return "no broker answered" if "Unable to bootstrap" in text else text
 
 
 def unreachable(bootstrap_servers: str, detail: str) -> CommandError:
-    return CommandError(
-        f"cannot reach Kafka at {bootstrap_servers}: {detail} (start one with `modelrouter kafka up`)"
-    )
+    # Only when nothing answered is starting a local broker the likely fix.
+    hint = " (start one with `modelrouter kafka up`)" if detail.startswith("no ") else ""
+    return CommandError(f"cannot reach Kafka at {bootstrap_servers}: {detail}{hint}")
 
 
 def explain(exc: BaseException, bootstrap_servers: str) -> tuple[int, str] | None:

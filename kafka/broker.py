@@ -7,6 +7,13 @@ runs them. Standard library only, so it works before the project is installed.
     python kafka/broker.py up        # start (or reuse) a broker, wait until it serves
     python kafka/broker.py status    # say whether it runs, where, and its log file
     python kafka/broker.py down      # stop the broker this script started (by its pid)
+    python kafka/broker.py up --secure   # SASL_SSL (SCRAM-SHA-512), its own CA, ACLs
+
+A secured broker listens with SASL_SSL only. At its first start it makes a CA and a broker
+certificate (with `openssl`), SCRAM users admin, worker, agent and reader with random
+passwords, and grants the ACLs of docs/operations.md (kafka/Acls.java). Each user's client
+settings are written to <data-dir>/secure/<user>.env as MODELROUTER_* lines (mode 0600):
+`set -a; . .modelrouter/kafka/secure/worker.env; set +a`. No password is printed.
 
 Port, controller port and data folder come from flags or from the environment
 (MODELROUTER_KAFKA_PORT, MODELROUTER_KAFKA_CONTROLLER_PORT, MODELROUTER_KAFKA_DATA_DIR).
@@ -16,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -34,6 +43,9 @@ LOG4J_CONFIG = HERE / "log4j2.properties"
 READY_LINE = "Kafka Server started"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
+ACLS_PROGRAM = HERE / "Acls.java"
+USERS = ("admin", "worker", "agent", "reader")
+SCRAM = "SCRAM-SHA-512"
 
 
 class BrokerError(Exception):
@@ -46,6 +58,10 @@ class BrokerConfig:
     controller_port: int
     data_dir: Path
     heap: str
+    secure: bool = False
+    # The names the ACLs of a secured broker are granted on (Settings.topic_prefix, app_id).
+    topic_prefix: str = "modelrouter."
+    app_id: str = "modelrouter-worker"
 
     @property
     def address(self) -> str:
@@ -67,18 +83,121 @@ class BrokerConfig:
     def properties_file(self) -> Path:
         return self.data_dir / "server.properties"
 
+    @property
+    def secure_dir(self) -> Path:
+        return self.data_dir / "secure"
 
-def server_properties(cfg: BrokerConfig) -> str:
+    @property
+    def listener(self) -> str:
+        return "SASL_SSL" if self.secure else "PLAINTEXT"
+
+
+def private_file(path: Path, text: str) -> None:
+    """Write a file only its owner can read (passwords, keys)."""
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text)
+
+
+def make_certificates(cfg: BrokerConfig) -> None:
+    """A CA and a broker certificate for 127.0.0.1 signed by it (PEM files, in secure/)."""
+    d = cfg.secure_dir
+    if (d / "broker-keystore.pem").exists():
+        return
+    openssl = require_tool("openssl", "OpenSSL (Debian: apt-get install openssl)")
+
+    def run(*args: str) -> None:
+        proc = subprocess.run([openssl, *args], cwd=d, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise BrokerError(f"openssl {args[0]} failed: {proc.stderr.strip()}")
+
+    ca_ext = [
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "365", "-subj", "/CN=modelrouter local CA", *ca_ext)  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "broker.key", "-out", "broker.csr",
+        "-subj", "/CN=127.0.0.1")  # fmt: skip
+    (d / "broker.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "broker.crt", "-days", "365", "-extfile", "broker.ext")  # fmt: skip
+    key, crt = (d / "broker.key").read_text(), (d / "broker.crt").read_text()
+    private_file(d / "broker-keystore.pem", key + crt)
+    for name in ("ca.key", "broker.key"):
+        (d / name).chmod(0o600)
+
+
+def passwords(cfg: BrokerConfig) -> dict[str, str]:
+    """The SCRAM users' passwords, made at the first start and kept in secure/ (mode 0600)."""
+    path = cfg.secure_dir / "passwords.json"
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    made = {user: secrets.token_urlsafe(18) for user in USERS}
+    private_file(path, json.dumps(made))
+    return made
+
+
+def write_client_files(cfg: BrokerConfig, pw: dict[str, str]) -> None:
+    """<user>.env (MODELROUTER_* lines) per user, and admin.properties for Acls.java."""
+    ca = cfg.secure_dir / "ca.pem"
+    for user in USERS:
+        lines = {
+            "MODELROUTER_BOOTSTRAP_SERVERS": cfg.address,
+            "MODELROUTER_SECURITY_PROTOCOL": "SASL_SSL",
+            "MODELROUTER_SASL_MECHANISM": SCRAM,
+            "MODELROUTER_SASL_USERNAME": user,
+            "MODELROUTER_SASL_PASSWORD": pw[user],
+            "MODELROUTER_SSL_CAFILE": str(ca),
+        }
+        private_file(cfg.secure_dir / f"{user}.env", "".join(f"{k}={v}\n" for k, v in lines.items()))
+    private_file(
+        cfg.secure_dir / "admin.properties",
+        f"bootstrap.servers={cfg.address}\nsecurity.protocol=SASL_SSL\nsasl.mechanism={SCRAM}\n"
+        f"sasl.jaas.config={jaas('admin', pw['admin'])}\n"
+        f"ssl.truststore.type=PEM\nssl.truststore.location={ca}\n",
+    )
+
+
+def jaas(user: str, password: str) -> str:
+    return (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{user}" password="{password}";'
+    )
+
+
+def secure_properties(cfg: BrokerConfig, pw: dict[str, str]) -> dict[str, str]:
+    d = cfg.secure_dir
+    return {
+        "sasl.enabled.mechanisms": SCRAM,
+        "sasl.mechanism.inter.broker.protocol": SCRAM,
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": jaas("admin", pw["admin"]),
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(d / "broker-keystore.pem"),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(d / "ca.pem"),
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        # admin: the broker itself and the ACL grants. ANONYMOUS: the node's own requests on
+        # the PLAINTEXT controller listener (127.0.0.1 only; KRaft controllers take no SCRAM).
+        "super.users": "User:admin;User:ANONYMOUS",
+        "allow.everyone.if.no.acl.found": "false",
+    }
+
+
+def server_properties(cfg: BrokerConfig, pw: dict[str, str] | None = None) -> str:
     """One combined broker+controller node; replication factor 1 for internal topics."""
+    lst = cfg.listener
     lines = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@127.0.0.1:{cfg.controller_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{cfg.port},CONTROLLER://127.0.0.1:{cfg.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{cfg.port}",
+        "listeners": f"{lst}://127.0.0.1:{cfg.port},CONTROLLER://127.0.0.1:{cfg.controller_port}",
+        "advertised.listeners": f"{lst}://127.0.0.1:{cfg.port}",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": lst,
+        "listener.security.protocol.map": f"{lst}:{lst},CONTROLLER:PLAINTEXT",
         "log.dirs": str(cfg.log_dirs),
         "num.partitions": "1",
         "offsets.topic.replication.factor": "1",
@@ -94,6 +213,9 @@ def server_properties(cfg: BrokerConfig) -> str:
         "auto.create.topics.enable": "false",
         "log.retention.hours": "24",
     }
+    if cfg.secure:
+        assert pw is not None
+        lines |= secure_properties(cfg, pw)
     return "".join(f"{k}={v}\n" for k, v in lines.items())
 
 
@@ -163,7 +285,7 @@ def log_says_ready(cfg: BrokerConfig, since: int) -> bool:
         return False
 
 
-def format_storage(java: str, cfg: BrokerConfig) -> None:
+def format_storage(java: str, cfg: BrokerConfig, pw: dict[str, str] | None = None) -> None:
     if (cfg.log_dirs / "meta.properties").exists():
         return
     cp = f"{LIB}/*"
@@ -185,13 +307,51 @@ def format_storage(java: str, cfg: BrokerConfig) -> None:
             cluster_id,
             "-c",
             str(cfg.properties_file),
+            # SCRAM users written with the first metadata (KIP-900): the broker starts with them.
+            *(
+                arg
+                for u, p in (pw or {}).items()
+                for arg in ("--add-scram", f"{SCRAM}=[name={u},password={p}]")
+            ),
         ],
         capture_output=True,
         text=True,
         check=False,
     )
     if proc.returncode != 0:
-        raise BrokerError(f"formatting {cfg.log_dirs} failed: {proc.stdout}{proc.stderr}")
+        raise BrokerError(f"formatting {cfg.log_dirs} failed: {redact(proc.stdout + proc.stderr, pw)}")
+
+
+def redact(text: str, pw: dict[str, str] | None) -> str:
+    for password in (pw or {}).values():
+        text = text.replace(password, "***")
+    return text
+
+
+def grant_acls(java: str, cfg: BrokerConfig, pw: dict[str, str]) -> None:
+    """The ACLs of worker, agent and reader (kafka/Acls.java), once per data folder."""
+    done = cfg.secure_dir / "acls-granted"
+    if done.exists():
+        return
+    proc = subprocess.run(
+        [
+            java,
+            f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+            "-cp",
+            f"{LIB}/*",
+            str(ACLS_PROGRAM),
+            str(cfg.secure_dir / "admin.properties"),
+            cfg.topic_prefix,
+            cfg.app_id,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        raise BrokerError(f"granting the ACLs failed: {redact(proc.stdout + proc.stderr, pw)[-2000:]}")
+    done.write_text(f"{cfg.topic_prefix} {cfg.app_id}\n")
 
 
 def up(cfg: BrokerConfig) -> int:
@@ -208,8 +368,16 @@ def up(cfg: BrokerConfig) -> int:
         raise BrokerError("Kafka 4.x needs Java 17 or newer: install it and put it first on PATH.")
     ensure_jars()
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    cfg.properties_file.write_text(server_properties(cfg))
-    format_storage(java, cfg)
+    pw = None
+    if cfg.secure:
+        cfg.secure_dir.mkdir(mode=0o700, exist_ok=True)
+        make_certificates(cfg)
+        pw = passwords(cfg)
+        write_client_files(cfg, pw)
+        private_file(cfg.properties_file, server_properties(cfg, pw))
+    else:
+        cfg.properties_file.write_text(server_properties(cfg))
+    format_storage(java, cfg, pw)
     since = cfg.log_file.stat().st_size if cfg.log_file.exists() else 0
     with cfg.log_file.open("ab") as log:
         proc = subprocess.Popen(
@@ -237,6 +405,9 @@ def up(cfg: BrokerConfig) -> int:
             cfg.pid_file.unlink(missing_ok=True)
             raise BrokerError(f"the broker exited with code {proc.returncode}; see {cfg.log_file}")
         if port_open(cfg.port) and log_says_ready(cfg, since):
+            if pw is not None:
+                grant_acls(java, cfg, pw)
+                print(f"secured (SASL_SSL, {SCRAM}): client settings in {cfg.secure_dir}/<user>.env")
             print(f"Kafka started: pid {proc.pid}, address {cfg.address}, log {cfg.log_file}")
             return 0
         time.sleep(0.25)
@@ -299,12 +470,28 @@ def parse_args(argv: list[str]) -> tuple[str, BrokerConfig]:
     parser.add_argument(
         "--heap", default=env.get("MODELROUTER_KAFKA_HEAP", "768m"), help="JVM heap size (default 768m)"
     )
+    parser.add_argument(
+        "--secure",
+        action="store_true",
+        help="SASL_SSL with SCRAM-SHA-512, a CA made at the first start, ACLs (see the docstring)",
+    )
+    parser.add_argument(
+        "--topic-prefix",
+        default=env.get("MODELROUTER_TOPIC_PREFIX", "modelrouter."),
+        help="topic prefix the ACLs of --secure are granted on",
+    )
+    parser.add_argument(
+        "--app-id", default=env.get("MODELROUTER_APP_ID", "modelrouter-worker"), help="worker group id (ACLs)"
+    )
     args = parser.parse_args(argv)
     cfg = BrokerConfig(
         port=args.port,
         controller_port=args.controller_port or args.port + 1,
         data_dir=args.data_dir.resolve(),
         heap=args.heap,
+        secure=args.secure,
+        topic_prefix=args.topic_prefix,
+        app_id=args.app_id,
     )
     return args.command, cfg
 
