@@ -20,6 +20,8 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--port", args.port), ("--data-dir", args.data_dir), ("--heap", args.heap)):
         if value is not None:
             argv += [flag, str(value)]
+    if args.secure:
+        argv.append("--secure")
     return run_script(script, argv)
 
 
@@ -34,6 +36,7 @@ def register(subparsers: Any) -> None:
             "modelrouter kafka up",
             "modelrouter kafka status",
             "modelrouter kafka up --port 19092 --data-dir /tmp/kafka-19092",
+            "modelrouter kafka up --secure --port 19093 --data-dir /tmp/kafka-secure",
             "modelrouter kafka down",
         ],
         kafka=False,
@@ -43,3 +46,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, help="client port on 127.0.0.1 (default 9092)")
     parser.add_argument("--data-dir", type=Path, help="folder for the broker's data, log and pid")
     parser.add_argument("--heap", help="JVM heap size (default 768m)")
+    parser.add_argument(
+        "--secure",
+        action="store_true",
+        help="SASL_SSL with SCRAM-SHA-512 and ACLs; client settings in <data-dir>/secure/<user>.env",
+    )

@@ -9,8 +9,10 @@ import logging
 from collections.abc import Callable
 
 import faust
+from aiokafka.errors import KafkaConnectionError
 
 from modelrouter.agents.kafka import ensure_topics
+from modelrouter.agents.kafka.connection_check import unreachable_error
 from modelrouter.schemas import Settings, TopicName, TopicSpec, topic_specs
 
 from .app import create_app
@@ -83,7 +85,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     logging.basicConfig(level=loglevel.upper())
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(ensure_topics(settings, worker_topics(settings)))
+    try:  # the first requests to the broker: a refused login or an untrusted certificate fails here
+        loop.run_until_complete(ensure_topics(settings, worker_topics(settings)))
+    except KafkaConnectionError:  # said in one line by the command line (cli/failures.py)
+        raise loop.run_until_complete(unreachable_error(settings)) from None
     app = build_app(settings)
     worker = Worker(app, loglevel=loglevel, loop=loop)
     worker.execute_from_commandline()
