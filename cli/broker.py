@@ -22,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
             argv += [flag, str(value)]
     if args.secure:
         argv.append("--secure")
+    if args.brokers is not None:
+        argv += ["--brokers", str(args.brokers)]
     return run_script(script, argv)
 
 
@@ -46,6 +48,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, help="client port on 127.0.0.1 (default 9092)")
     parser.add_argument("--data-dir", type=Path, help="folder for the broker's data, log and pid")
     parser.add_argument("--heap", help="JVM heap size (default 768m)")
+    parser.add_argument("--brokers", type=int, help="nodes of a local KRaft cluster on 127.0.0.1 (default 1)")
     parser.add_argument(
         "--secure",
         action="store_true",

@@ -8,6 +8,7 @@ runs them. Standard library only, so it works before the project is installed.
     python kafka/broker.py status    # say whether it runs, where, and its log file
     python kafka/broker.py down      # stop the broker this script started (by its pid)
     python kafka/broker.py up --secure   # SASL_SSL (SCRAM-SHA-512), its own CA, ACLs
+    python kafka/broker.py up --brokers 3   # a 3-node KRaft cluster on 127.0.0.1
 
 A secured broker listens with SASL_SSL only. At its first start it makes a CA and a broker
 certificate (with `openssl`), SCRAM users admin, worker, agent and reader with random
@@ -32,7 +33,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -62,6 +63,9 @@ class BrokerConfig:
     # The names the ACLs of a secured broker are granted on (Settings.topic_prefix, app_id).
     topic_prefix: str = "modelrouter."
     app_id: str = "modelrouter-worker"
+    node_id: int = 1
+    voters: str = ""  # controller.quorum.voters of a cluster; "" for one node alone
+    cluster_size: int = 1
 
     @property
     def address(self) -> str:
@@ -90,6 +94,26 @@ class BrokerConfig:
     @property
     def listener(self) -> str:
         return "SASL_SSL" if self.secure else "PLAINTEXT"
+
+
+def cluster_nodes(cfg: BrokerConfig, brokers: int) -> list[BrokerConfig]:
+    """The nodes of a cluster on 127.0.0.1, each broker and controller (a quorum of all):
+    node i listens on port + 2(i-1), its controller on the next port, data in node-i/."""
+    if brokers == 1:
+        return [cfg]
+    nodes = [
+        replace(
+            cfg,
+            node_id=i,
+            port=cfg.port + 2 * (i - 1),
+            controller_port=cfg.port + 2 * (i - 1) + 1,
+            data_dir=cfg.data_dir / f"node-{i}",
+            cluster_size=brokers,
+        )
+        for i in range(1, brokers + 1)
+    ]
+    voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
+    return [replace(n, voters=voters) for n in nodes]
 
 
 def private_file(path: Path, text: str) -> None:
@@ -189,10 +213,14 @@ def secure_properties(cfg: BrokerConfig, pw: dict[str, str]) -> dict[str, str]:
 def server_properties(cfg: BrokerConfig, pw: dict[str, str] | None = None) -> str:
     """One combined broker+controller node; replication factor 1 for internal topics."""
     lst = cfg.listener
+    # A cluster of 3 or more keeps every record on 3 nodes and acknowledges a write once 2
+    # have it: one node may die with nothing lost (min.insync.replicas).
+    replicas = str(min(3, cfg.cluster_size))
+    min_isr = "2" if cfg.cluster_size >= 3 else "1"
     lines = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@127.0.0.1:{cfg.controller_port}",
+        "node.id": str(cfg.node_id),
+        "controller.quorum.voters": cfg.voters or f"1@127.0.0.1:{cfg.controller_port}",
         "listeners": f"{lst}://127.0.0.1:{cfg.port},CONTROLLER://127.0.0.1:{cfg.controller_port}",
         "advertised.listeners": f"{lst}://127.0.0.1:{cfg.port}",
         "controller.listener.names": "CONTROLLER",
@@ -200,13 +228,15 @@ def server_properties(cfg: BrokerConfig, pw: dict[str, str] | None = None) -> st
         "listener.security.protocol.map": f"{lst}:{lst},CONTROLLER:PLAINTEXT",
         "log.dirs": str(cfg.log_dirs),
         "num.partitions": "1",
-        "offsets.topic.replication.factor": "1",
+        "default.replication.factor": replicas,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": replicas,
         "offsets.topic.num.partitions": "10",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": min_isr,
         "transaction.state.log.num.partitions": "4",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": replicas,
+        "share.coordinator.state.topic.min.isr": min_isr,
         # Consumer groups start at once: tests and workers do not wait 3 s per join.
         "group.initial.rebalance.delay.ms": "0",
         # Topics are created with the contract's partitions and policies, never implicitly.
@@ -285,16 +315,26 @@ def log_says_ready(cfg: BrokerConfig, since: int) -> bool:
         return False
 
 
-def format_storage(java: str, cfg: BrokerConfig, pw: dict[str, str] | None = None) -> None:
-    if (cfg.log_dirs / "meta.properties").exists():
-        return
-    cp = f"{LIB}/*"
-    cluster_id = subprocess.run(
-        [java, "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
+def cluster_id_of(java: str, nodes: list[BrokerConfig]) -> str:
+    """The id the nodes were formatted with, or a new one when none was."""
+    for node in nodes:
+        meta = node.log_dirs / "meta.properties"
+        if meta.exists():
+            for line in meta.read_text().splitlines():
+                if line.startswith("cluster.id="):
+                    return line.split("=", 1)[1].strip()
+    return subprocess.run(
+        [java, "-cp", f"{LIB}/*", "kafka.tools.StorageTool", "random-uuid"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
+
+
+def format_storage(java: str, cfg: BrokerConfig, cluster_id: str, pw: dict[str, str] | None = None) -> None:
+    if (cfg.log_dirs / "meta.properties").exists():
+        return
+    cp = f"{LIB}/*"
     proc = subprocess.run(
         [
             java,
@@ -354,19 +394,41 @@ def grant_acls(java: str, cfg: BrokerConfig, pw: dict[str, str]) -> None:
     done.write_text(f"{cfg.topic_prefix} {cfg.app_id}\n")
 
 
-def up(cfg: BrokerConfig) -> int:
-    pid = read_pid(cfg)
-    if pid is not None:
-        print(f"Kafka already running: pid {pid}, address {cfg.address}, log {cfg.log_file}")
+def up(nodes: list[BrokerConfig]) -> int:
+    """Start every node that does not run yet, then wait until each serves."""
+    idle = []
+    for cfg in nodes:
+        pid = read_pid(cfg)
+        if pid is not None:
+            print(f"Kafka already running: pid {pid}, address {cfg.address}, log {cfg.log_file}")
+        elif port_open(cfg.port):
+            raise BrokerError(
+                f"port {cfg.port} is taken by another process: stop it, or choose another port with --port"
+            )
+        else:
+            idle.append(cfg)
+    if not idle:
         return 0
-    if port_open(cfg.port):
-        raise BrokerError(
-            f"port {cfg.port} is taken by another process: stop it, or choose another port with --port"
-        )
     java = require_tool("java", "a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)")
     if java_major(java) < 17:
         raise BrokerError("Kafka 4.x needs Java 17 or newer: install it and put it first on PATH.")
     ensure_jars()
+    cluster_id = cluster_id_of(java, nodes)
+    # All nodes start before any is waited for: a controller quorum needs a majority up.
+    started = [(cfg, *start_node(java, cfg, cluster_id)) for cfg in idle]
+    for cfg, proc, since, pw in started:
+        wait_until_serving(cfg, proc, since)
+        if pw is not None:
+            grant_acls(java, cfg, pw)
+            print(f"secured (SASL_SSL, {SCRAM}): client settings in {cfg.secure_dir}/<user>.env")
+        print(f"Kafka started: pid {proc.pid}, address {cfg.address}, log {cfg.log_file}")
+    return 0
+
+
+def start_node(
+    java: str, cfg: BrokerConfig, cluster_id: str
+) -> tuple[subprocess.Popen[bytes], int, dict[str, str] | None]:
+    """(the node's process, where its log stood before it started, the secured users' passwords)."""
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     pw = None
     if cfg.secure:
@@ -377,7 +439,7 @@ def up(cfg: BrokerConfig) -> int:
         private_file(cfg.properties_file, server_properties(cfg, pw))
     else:
         cfg.properties_file.write_text(server_properties(cfg))
-    format_storage(java, cfg, pw)
+    format_storage(java, cfg, cluster_id, pw)
     since = cfg.log_file.stat().st_size if cfg.log_file.exists() else 0
     with cfg.log_file.open("ab") as log:
         proc = subprocess.Popen(
@@ -399,53 +461,62 @@ def up(cfg: BrokerConfig) -> int:
             cwd=cfg.data_dir,
         )
     cfg.pid_file.write_text(f"{proc.pid}\n")
+    return proc, since, pw
+
+
+def wait_until_serving(cfg: BrokerConfig, proc: subprocess.Popen[bytes], since: int) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             cfg.pid_file.unlink(missing_ok=True)
             raise BrokerError(f"the broker exited with code {proc.returncode}; see {cfg.log_file}")
         if port_open(cfg.port) and log_says_ready(cfg, since):
-            if pw is not None:
-                grant_acls(java, cfg, pw)
-                print(f"secured (SASL_SSL, {SCRAM}): client settings in {cfg.secure_dir}/<user>.env")
-            print(f"Kafka started: pid {proc.pid}, address {cfg.address}, log {cfg.log_file}")
-            return 0
+            return
         time.sleep(0.25)
     raise BrokerError(f"the broker did not serve within {START_TIMEOUT_S:.0f} s; see {cfg.log_file}")
 
 
-def down(cfg: BrokerConfig) -> int:
-    pid = read_pid(cfg)
-    if pid is None:
-        cfg.pid_file.unlink(missing_ok=True)
-        print(f"Kafka is not running (no live pid in {cfg.pid_file})")
-        return 0
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline and read_pid(cfg) is not None:
-        time.sleep(0.2)
-    if read_pid(cfg) is not None:
+def down(nodes: list[BrokerConfig]) -> int:
+    """Stop every node this script started (by its pid); SIGKILL what outlives the timeout."""
+    stopping = []
+    for cfg in nodes:
+        pid = read_pid(cfg)
+        if pid is None:
+            cfg.pid_file.unlink(missing_ok=True)
+            print(f"Kafka is not running (no live pid in {cfg.pid_file})")
+            continue
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        print(f"Kafka did not stop within {STOP_TIMEOUT_S:.0f} s: killed pid {pid}")
-    else:
-        print(f"Kafka stopped: pid {pid}")
-    cfg.pid_file.unlink(missing_ok=True)
+            os.killpg(pid, signal.SIGTERM)
+        stopping.append((cfg, pid))
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline and any(read_pid(cfg) is not None for cfg, _ in stopping):
+        time.sleep(0.2)
+    for cfg, pid in stopping:
+        if read_pid(cfg) is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            print(f"Kafka did not stop within {STOP_TIMEOUT_S:.0f} s: killed pid {pid}")
+        else:
+            print(f"Kafka stopped: pid {pid}")
+        cfg.pid_file.unlink(missing_ok=True)
     return 0
 
 
-def status(cfg: BrokerConfig) -> int:
-    pid = read_pid(cfg)
-    if pid is None:
-        print(f"Kafka is not running (data {cfg.data_dir})")
-        return 1
-    state = "serving" if port_open(cfg.port) else "starting"
-    print(f"Kafka running ({state}): pid {pid}, address {cfg.address}, log {cfg.log_file}")
-    return 0
+def status(nodes: list[BrokerConfig]) -> int:
+    """0 when every node runs, else 1."""
+    code = 0
+    for cfg in nodes:
+        pid = read_pid(cfg)
+        if pid is None:
+            print(f"Kafka is not running (data {cfg.data_dir})")
+            code = 1
+            continue
+        state = "serving" if port_open(cfg.port) else "starting"
+        print(f"Kafka running ({state}): pid {pid}, address {cfg.address}, log {cfg.log_file}")
+    return code
 
 
-def parse_args(argv: list[str]) -> tuple[str, BrokerConfig]:
+def parse_args(argv: list[str]) -> tuple[str, list[BrokerConfig]]:
     env = os.environ
     parser = argparse.ArgumentParser(prog="kafka/broker.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "status"])
@@ -483,23 +554,34 @@ def parse_args(argv: list[str]) -> tuple[str, BrokerConfig]:
     parser.add_argument(
         "--app-id", default=env.get("MODELROUTER_APP_ID", "modelrouter-worker"), help="worker group id (ACLs)"
     )
+    parser.add_argument(
+        "--brokers",
+        type=int,
+        default=None,
+        help="nodes of a local cluster (default 1, or as many as the data folder holds): "
+        "node i on --port + 2(i-1); topics of 3 or more nodes take 3 replicas, 2 in sync",
+    )
     args = parser.parse_args(argv)
+    data_dir = args.data_dir.resolve()
+    brokers = args.brokers or max(1, len(list(data_dir.glob("node-*"))))
+    if brokers > 1 and args.secure:
+        parser.error("--secure runs one node; a secured cluster is not part of this recipe")
     cfg = BrokerConfig(
         port=args.port,
         controller_port=args.controller_port or args.port + 1,
-        data_dir=args.data_dir.resolve(),
+        data_dir=data_dir,
         heap=args.heap,
         secure=args.secure,
         topic_prefix=args.topic_prefix,
         app_id=args.app_id,
     )
-    return args.command, cfg
+    return args.command, cluster_nodes(cfg, brokers)
 
 
 def main(argv: list[str] | None = None) -> int:
-    command, cfg = parse_args(sys.argv[1:] if argv is None else argv)
+    command, nodes = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        return {"up": up, "down": down, "status": status}[command](cfg)
+        return {"up": up, "down": down, "status": status}[command](nodes)
     except BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
