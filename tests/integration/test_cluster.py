@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from modelrouter.agents import EventPublisher, SelectionClient
-from modelrouter.agents.admin import ensure_topics
+from modelrouter.agents.kafka import ensure_topics
 from modelrouter.schemas import ModelRouterError, ModelSpec, SelectionRequest, Settings, TaskInfo, encode
 
 from kafka_helpers import bucket_totals, eventually
@@ -196,7 +196,7 @@ async def test_killing_a_leading_broker_loses_and_doubles_nothing(
         f"\nkilled node {victim} (leader of task-completed/0): first answer after the kill "
         f"{after[0] - killed_at:.2f} s, {fallbacks} fallbacks after it; longest fold stall {stall:.1f} s"
     )
-    assert worker.alive()
+    assert worker.alive
 
 
 async def answered(client: SelectionClient, request: SelectionRequest, deadline_ms: int) -> bool:

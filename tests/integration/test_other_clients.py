@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from confluent_kafka import Producer
 
-from modelrouter.agents.admin import ensure_topics
+from modelrouter.agents.kafka import ensure_topics
 from modelrouter.schemas import (
     DeadLetter,
     ModelSpec,
@@ -28,7 +28,7 @@ from modelrouter.schemas import (
     decode_reply,
     encode,
 )
-from modelrouter.streams.tables import partition_of
+from modelrouter.streams.durable_table import partition_of
 
 from kafka_helpers import eventually, read_topic
 
@@ -39,12 +39,9 @@ MODELS = ["gpt-4o", "claude-sonnet", "gemini-flash"]
 
 
 def librdkafka(settings: Settings, **config: Any) -> Producer:
-    # murmur2_random is the Java client's (and aiokafka's) partitioner: the contract keys
-    # events by model and the folds expect a model's events on murmur2(model)'s partition.
-    # librdkafka's default (consistent_random, CRC32) puts them elsewhere.
-    return Producer(
-        {"bootstrap.servers": settings.bootstrap_servers, "partitioner": "murmur2_random", **config}
-    )
+    # librdkafka's default partitioner (consistent_random, CRC32) is not Kafka's (murmur2): a
+    # model's events land on another partition than its owner's, and the worker forwards them.
+    return Producer({"bootstrap.servers": settings.bootstrap_servers, **config})
 
 
 def produce_all(producer: Producer, records: list[dict[str, Any]]) -> None:
@@ -106,12 +103,13 @@ async def test_librdkafka_events_with_every_codec_and_record_shape(
         produce_all(producer, records)
 
     # Shapes other clients send. With headers: folded (headers are not part of the contract).
-    # Without a key, on the model's own partition (librdkafka's murmur2_random puts a
-    # keyless record on a random partition; an explicit partition pins it): folded.
-    # A null value (a tombstone): dead-lettered.
+    # Without a key, on the model's own partition and on another one: folded (the worker
+    # forwards a record to its model's partition). A null value (a tombstone): dead-lettered.
     shaped = librdkafka(settings, **{"compression.type": "lz4"})
     with_headers = event(n, "gpt-4o", rng)
     keyless = event(n + 1, "claude-sonnet", rng)
+    elsewhere = event(n + 2, "gemini-flash", rng)
+    other_partition = (partition_of(b"gemini-flash", settings.partitions) + 1) % settings.partitions
     produce_all(
         shaped,
         [
@@ -126,11 +124,13 @@ async def test_librdkafka_events_with_every_codec_and_record_shape(
                 "value": encode(keyless),
                 "partition": partition_of(b"claude-sonnet", settings.partitions),
             },
+            {"topic": topic, "value": encode(elsewhere), "partition": other_partition},
             {"topic": topic, "key": b"gemini-flash", "value": None},
         ],
     )
     expected["gpt-4o"] += 1
     expected["claude-sonnet"] += 1
+    expected["gemini-flash"] += 1
 
     state = await eventually(lambda: requests_by_model(settings), lambda s: s == dict(expected), timeout_s=90)
     assert state == dict(expected), worker.log_text()[-3000:]
@@ -141,7 +141,7 @@ async def test_librdkafka_events_with_every_codec_and_record_shape(
 
     dead = await eventually(letters, lambda d: len(d) >= 1, timeout_s=30)
     assert [(d.source_topic, "null" in d.error) for d in dead] == [(topic, True)]
-    assert worker.alive()
+    assert worker.alive
     assert "could not be read" not in worker.log_text()  # every codec decoded: no batch stepped over
 
 
@@ -152,7 +152,7 @@ async def test_selection_request_from_librdkafka_gets_its_reply(
     await ensure_topics(settings)
     reply_to = settings.topic("test-replies")
     await ensure_topics(settings, [TopicSpec(reply_to, 1, False, None)])
-    registry = librdkafka(settings, **{"compression.type": "snappy"})
+    registry = librdkafka(settings, **{"compression.type": "snappy", "partitioner": "murmur2_random"})
     spec = ModelSpec(
         model_id="gpt-4o",
         provider="openai",

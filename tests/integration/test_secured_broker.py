@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
 from modelrouter.agents import EventPublisher, SelectionClient
-from modelrouter.agents.admin import ensure_topics
+from modelrouter.agents.kafka import ensure_topics
 from modelrouter.schemas import (
     ModelSpec,
     SelectionRequest,
@@ -135,7 +135,7 @@ async def test_worker_sdk_and_cli_work_with_their_credentials(
     publish += ["--provider", "openai", "--latency-ms", "100", "--cost", "0.001"]
     publish += ["--input-tokens", "1", "--output-tokens", "1"]
     cli = subprocess.run(
-        [sys.executable, "-m", "modelrouter.streams.cli", "--topic-prefix", PREFIX, *publish],
+        [sys.executable, "-m", "modelrouter.cli", "--topic-prefix", PREFIX, *publish],
         env={**os.environ, **env_of(secure_dir, "agent")},
         capture_output=True,
         text=True,
@@ -203,7 +203,7 @@ async def test_refused_fast_with_one_clear_line(
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELROUTER_")}
     env |= settings.to_env()
     cli = subprocess.run(
-        [sys.executable, "-m", "modelrouter.streams.cli", "publish", "--json"],
+        [sys.executable, "-m", "modelrouter.cli", "publish", "--json"],
         input=json.dumps({"type": "task_completed", **event_fields(0)}),
         env=env,
         capture_output=True,

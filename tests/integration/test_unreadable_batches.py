@@ -4,8 +4,6 @@ ends the worker nor meets a restarted one again."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -18,12 +16,11 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(150)]
 
 # cramjam is what aiokafka decodes snappy, lz4 and zstd with; None in sys.modules makes its
 # import fail, exactly as when the package is not installed.
-WITHOUT_CRAMJAM = [
-    sys.executable,
+WITHOUT_CRAMJAM = (
     "-c",
-    "import sys; sys.modules['cramjam'] = None; "
-    "from modelrouter.streams.worker import main; sys.exit(main())",
-]
+    "import runpy, sys; sys.modules['cramjam'] = None; sys.argv = sys.argv[2:]; "
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)",
+)  # then WorkerProcess's "-m modelrouter.cli worker ..." become the arguments of that script
 
 
 def event(i: int, model: str) -> TaskCompleted:
@@ -70,7 +67,7 @@ async def test_undecodable_batch_is_dead_lettered_and_stepped_over_for_good(
     assert before[-1] < bad[0] and bad[-1] < gzipped[0] < after[0]
 
     worker = worker_factory(settings)
-    worker.command = WITHOUT_CRAMJAM
+    worker.python_options = WITHOUT_CRAMJAM
     worker.start()
 
     async def requests() -> int:
@@ -91,7 +88,7 @@ async def test_undecodable_batch_is_dead_lettered_and_stepped_over_for_good(
         bad[-1],
     )
     assert "lz4" in letter.error
-    assert worker.alive()
+    assert worker.alive
     log = worker.log_text()
     assert log.count("could not be read") == 1
 
@@ -102,7 +99,7 @@ async def test_undecodable_batch_is_dead_lettered_and_stepped_over_for_good(
     # A restarted worker starts after the batch: no second dead letter, nothing counted twice.
     worker.stop()
     again = worker_factory(settings)
-    again.command = WITHOUT_CRAMJAM
+    again.python_options = WITHOUT_CRAMJAM
     again.start()
     await send_batch(settings, [event(500, model)], None)
     assert await eventually(requests, lambda n: n == 57, timeout_s=90) == 57, again.log_text()[-3000:]
