@@ -247,7 +247,7 @@ def server_properties(cfg: BrokerConfig, pw: dict[str, str] | None = None) -> st
         # A node that dies without a word (SIGKILL, power) loses its partitions' leadership
         # only once the controller fences it, after this long without a heartbeat: 9 s by
         # default: the test of a killed node (tests/integration/test_cluster.py) then measured
-        # 12-13 s without a selection answer, and 3.6 s with 3 s.
+        # 12-13 s without a selection answer, and 3.6-7.4 s with 3 s.
         lines |= {"broker.session.timeout.ms": "3000", "broker.heartbeat.interval.ms": "1000"}
     if cfg.secure:
         assert pw is not None
