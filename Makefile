@@ -42,7 +42,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p modelrouter.schemas -p modelrouter.agents -p modelrouter.streams -p modelrouter.cli
+	$(BIN)/mypy -p modelrouter.schemas -p modelrouter.agents -p modelrouter.streams -p modelrouter.cli -p modelrouter.local_kafka
 
 ## schemas: regenerate the JSON Schema files in docs/schemas
 schemas: setup

@@ -1,4 +1,5 @@
-"""`modelrouter kafka up|down|status`: the local broker, run by the checkout's kafka/broker.py."""
+"""`modelrouter kafka up|down|status`: the local broker, run by the packaged recipe
+(`modelrouter.local_kafka.broker`, kafka/broker.py in a checkout)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .checkout import run_script, script_path
 from .options import add_command
 
 __all__ = ["register"]
 
-NO_CHECKOUT = "without one, run Kafka with Docker: `docker compose up` (docker-compose.yml)"
-
 
 def run(args: argparse.Namespace) -> int:
-    script = script_path("kafka/broker.py", NO_CHECKOUT)
+    from modelrouter.local_kafka import broker as recipe
+
     argv = [args.action]
     for flag, value in (("--port", args.port), ("--data-dir", args.data_dir), ("--heap", args.heap)):
         if value is not None:
@@ -24,7 +23,9 @@ def run(args: argparse.Namespace) -> int:
         argv.append("--secure")
     if args.brokers is not None:
         argv += ["--brokers", str(args.brokers)]
-    return run_script(script, argv)
+    # The recipe runs before the project is installed too (python kafka/broker.py), so it
+    # turns its own errors into one line and exit code 1.
+    return recipe.main(argv)
 
 
 def register(subparsers: Any) -> None:
@@ -32,8 +33,11 @@ def register(subparsers: Any) -> None:
         subparsers,
         "kafka",
         summary="Start, stop or check the local Kafka broker (Kafka 4.x from Maven jars, needs Java 17).",
-        details="Runs kafka/broker.py of the source checkout. `up` reuses a broker that already runs; "
-        "`status` exits 1 when none runs. With Docker instead: docker compose up.",
+        details="`up` reuses a broker that already runs; `status` exits 1 when none runs. In a source "
+        "checkout the jars and data stay in kafka/lib and .modelrouter/kafka; installed from a wheel, in "
+        "~/.cache/modelrouter/kafka-lib and ~/.local/share/modelrouter/kafka (XDG_CACHE_HOME, "
+        "XDG_DATA_HOME; MODELROUTER_KAFKA_LIB_DIR and MODELROUTER_KAFKA_DATA_DIR override them). "
+        "With Docker instead: docker compose up.",
         examples=[
             "modelrouter kafka up",
             "modelrouter kafka status",

@@ -38,7 +38,24 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-LIB = HERE / "lib"
+# A source checkout keeps the broker's jars and data beside the code (kafka/lib, .modelrouter/kafka);
+# an installed package (a wheel: this file is modelrouter/local_kafka/broker.py) keeps them in the
+# user's folders, $XDG_CACHE_HOME/modelrouter/kafka-lib and $XDG_DATA_HOME/modelrouter/kafka.
+IN_CHECKOUT = (ROOT / "pyproject.toml").is_file()
+
+
+def _user_folder(variable: str, fallback: str, name: str) -> Path:
+    base = os.environ.get(variable) or str(Path.home() / fallback)
+    return Path(base) / "modelrouter" / name
+
+
+LIB = Path(
+    os.environ.get("MODELROUTER_KAFKA_LIB_DIR")
+    or (HERE / "lib" if IN_CHECKOUT else _user_folder("XDG_CACHE_HOME", ".cache", "kafka-lib"))
+)
+DEFAULT_DATA_DIR = (
+    ROOT / ".modelrouter" / "kafka" if IN_CHECKOUT else _user_folder("XDG_DATA_HOME", ".local/share", "kafka")
+)
 POM = HERE / "pom.xml"
 LOG4J_CONFIG = HERE / "log4j2.properties"
 READY_LINE = "Kafka Server started"
@@ -279,7 +296,9 @@ def ensure_jars() -> None:
     mvn = require_tool("mvn", "Apache Maven (Debian: apt-get install maven)")
     print(f"fetching Kafka jars with Maven into {LIB} (first run only) ...", flush=True)
     shutil.rmtree(LIB, ignore_errors=True)
-    proc = subprocess.run([mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies"], check=False)
+    # The jars go to LIB (a property of pom.xml), wherever this recipe is installed.
+    command = [mvn, "-q", "-B", "-f", str(POM), f"-Dmodelrouter.lib={LIB}", "dependency:copy-dependencies"]
+    proc = subprocess.run(command, check=False)
     if proc.returncode != 0:
         raise BrokerError(
             f"Maven could not fetch the Kafka jars (exit {proc.returncode}); see its output above."
@@ -541,8 +560,8 @@ def parse_args(argv: list[str]) -> tuple[str, list[BrokerConfig]]:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(env.get("MODELROUTER_KAFKA_DATA_DIR", ROOT / ".modelrouter" / "kafka")),
-        help="folder for logs, pid and data (default .modelrouter/kafka)",
+        default=Path(env.get("MODELROUTER_KAFKA_DATA_DIR", DEFAULT_DATA_DIR)),
+        help=f"folder for logs, pid and data (default {DEFAULT_DATA_DIR})",
     )
     parser.add_argument(
         "--heap", default=env.get("MODELROUTER_KAFKA_HEAP", "768m"), help="JVM heap size (default 768m)"

@@ -1,4 +1,4 @@
-"""The broker the demo needs: started from the checkout's kafka/broker.py when none answers.
+"""The broker the demo needs: started with the packaged recipe (modelrouter kafka up) when none answers.
 (Its worker runs through ..worker_process, like every other worker child process.)"""
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import sys
 from typing import TextIO
 
 from modelrouter.schemas import ModelRouterError, Settings
-
-from ..checkout import checkout_root
 
 __all__ = ["DemoError", "broker_reachable", "ensure_broker"]
 
@@ -51,26 +49,23 @@ async def ensure_broker(settings: Settings, out: TextIO) -> str | None:
             f"cannot reach Kafka at {settings.bootstrap_servers}: start it, or unset "
             "MODELROUTER_BOOTSTRAP_SERVERS so the demo starts a local broker"
         )
-    script = checkout_root() / "kafka" / "broker.py"
-    if not script.is_file():
-        raise DemoError(
-            f"no Kafka at {settings.bootstrap_servers}, and no kafka/broker.py to start one (this is not a "
-            "source checkout): start Kafka yourself, e.g. `docker compose up`"
-        )
+    from modelrouter.local_kafka import broker as recipe
+
     port = local[0][1]
     argv = ["up", "--port", str(port)]
     if port != DEFAULT_PORT and "MODELROUTER_KAFKA_DATA_DIR" not in os.environ:
-        # broker.py keeps one broker per data folder: another port needs a folder of its own.
-        argv += ["--data-dir", str(checkout_root() / ".modelrouter" / f"kafka-{port}")]
+        # The recipe keeps one broker per data folder: another port needs a folder of its own.
+        argv += ["--data-dir", str(recipe.DEFAULT_DATA_DIR.with_name(f"kafka-{port}"))]
     print(
-        f"no Kafka at {settings.bootstrap_servers}: starting a local broker (kafka/broker.py up; its first "
-        "run downloads Kafka's jars with Maven, which takes a minute or two)",
+        f"no Kafka at {settings.bootstrap_servers}: starting a local broker (modelrouter kafka up; its "
+        "first run downloads Kafka's jars with Maven, which takes a minute or two)",
         file=out,
         flush=True,
     )
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        str(script),
+        "-m",
+        "modelrouter.local_kafka.broker",
         *argv,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -78,7 +73,7 @@ async def ensure_broker(settings: Settings, out: TextIO) -> str | None:
     output, _ = await proc.communicate()
     text = output.decode(errors="replace").strip()
     if proc.returncode != 0:
-        raise DemoError(f"could not start Kafka with {script}: {text or f'exit code {proc.returncode}'}")
+        raise DemoError(f"could not start Kafka: {text or f'exit code {proc.returncode}'}")
     if text:
         print(text, file=out, flush=True)
-    return " ".join(["python", "kafka/broker.py", "down", *argv[1:]])
+    return " ".join(["modelrouter", "kafka", "down", *argv[1:]])

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from modelrouter.cli import bench, broker, build_parser, checkout, main, publish
+from modelrouter.cli import bench, build_parser, main, publish
 from modelrouter.cli.output import number
 from modelrouter.cli.selection import reply_view
 from modelrouter.cli.summary_board import SummaryBoard, TailFilter
@@ -335,35 +335,31 @@ def test_select_with_no_broker_exits_1_in_one_line(capsys: pytest.CaptureFixture
     assert err.strip().splitlines() == [UNREACHABLE]
 
 
-# --- kafka, bench, worker: handed to the checkout's scripts ---------------------------------
+# --- kafka (the packaged recipe), bench and worker ---------------------------------
 
 
-def test_the_broker_command_without_a_checkout_says_what_to_do(
+def test_the_broker_command_runs_the_packaged_recipe_with_its_action_and_flags(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(checkout, "checkout_root", lambda: tmp_path)
-    code, _, err = run(capsys, "kafka", "status")
-    assert code == 2
-    assert "kafka/broker.py not found: this needs a source checkout" in err
-    assert "docker compose up" in err
+    from modelrouter.local_kafka import broker as recipe
 
-
-def test_the_broker_command_passes_its_action_and_flags_to_the_script(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    calls: list[tuple[Path, list[str]]] = []
-    monkeypatch.setattr(
-        broker, "run_script", lambda path, argv, env=None: calls.append((path, list(argv))) or 3
-    )
+    calls: list[list[str]] = []
+    monkeypatch.setattr(recipe, "main", lambda argv=None: calls.append(list(argv or [])) or 3)
     code, _, _ = run(capsys, "kafka", "up", "--port", "19092", "--data-dir", str(tmp_path))
-    assert code == 3  # the script's exit code
-    assert calls == [
-        (
-            checkout.checkout_root() / "kafka" / "broker.py",
-            ["up", "--port", "19092", "--data-dir", str(tmp_path)],
-        )
-    ]
-    assert calls[0][0].is_file()
+    assert code == 3  # the recipe's exit code
+    assert calls == [["up", "--port", "19092", "--data-dir", str(tmp_path)]]
+
+
+def test_the_recipe_keeps_jars_and_data_in_the_checkout_here_and_per_user_from_a_wheel() -> None:
+    from modelrouter.local_kafka import broker as recipe
+
+    root = Path(__file__).resolve().parents[2]
+    assert recipe.IN_CHECKOUT
+    assert root / ".modelrouter" / "kafka" == recipe.DEFAULT_DATA_DIR
+    assert recipe._user_folder("XDG_DATA_HOME", ".local/share", "kafka").parts[-2:] == (
+        "modelrouter",
+        "kafka",
+    )
 
 
 def test_bench_passes_every_other_option_and_help_to_the_script(
