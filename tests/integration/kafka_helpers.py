@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -19,6 +20,7 @@ __all__ = [
     "bucket_totals",
     "differences",
     "eventually",
+    "free_port_pair",
     "publish_all",
     "read_topic",
     "table_state",
@@ -70,3 +72,19 @@ def differences(got: dict[str, dict[str, int]], want: dict[str, dict[str, int]])
         if diff:
             out[model] = diff
     return out
+
+
+def free_port_pair() -> int:
+    """A port whose successor is free too (client port, controller port)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two consecutive free ports on 127.0.0.1")

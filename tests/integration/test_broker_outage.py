@@ -8,40 +8,22 @@ with its data kept, so the shared test broker is not touched.
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from test_fold_exactness import differences, publish_all, truth
 
 from modelrouter.agents.workload import Workload
 from modelrouter.schemas import Settings
 
-from kafka_helpers import bucket_totals, eventually
+from kafka_helpers import bucket_totals, differences, eventually, free_port_pair, publish_all, truth
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]
 
 BROKER_SCRIPT = Path(__file__).resolve().parents[2] / "kafka" / "broker.py"
 OUTAGE_S = 90.0
-
-
-def free_port_pair() -> int:
-    """A port whose successor is free too (client port, controller port)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        with socket.socket() as a, socket.socket() as b:
-            try:
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two consecutive free ports on 127.0.0.1")
 
 
 @pytest.fixture
