@@ -8,7 +8,18 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import Id, Name, NonNegFloat, NonNegInt, Record, Score01, Timestamp, utc_now
+from .base import (
+    CostUsd,
+    Id,
+    LatencyMs,
+    Name,
+    Record,
+    RetryAfterSeconds,
+    Score01,
+    Timestamp,
+    TokenCount,
+    utc_now,
+)
 
 __all__ = [
     "Event",
@@ -65,11 +76,11 @@ class TaskCompleted(_Event):
     model_id: Id
     provider: Name
     success: bool
-    latency_ms: NonNegFloat
+    latency_ms: LatencyMs
     quality_score: Score01 | None = None
-    cost: NonNegFloat
-    input_tokens: NonNegInt
-    output_tokens: NonNegInt
+    cost: CostUsd
+    input_tokens: TokenCount
+    output_tokens: TokenCount
     error_type: Annotated[str, Field(max_length=128)] | None = None
 
     @property
@@ -84,7 +95,7 @@ class RateLimited(_Event):
     model_id: Id
     provider: Name
     task_id: Id | None = None
-    retry_after_s: NonNegFloat | None = None
+    retry_after_s: RetryAfterSeconds | None = None
     limit_kind: Annotated[LimitKind, Field(strict=False)] = LimitKind.UNKNOWN
 
     @property

@@ -39,7 +39,11 @@ __all__ = [
 # end with exactly the totals of one that never died). Rounding is per event and tiny.
 LATENCY_SCALE = 1_000  # latency_sum_us: microseconds
 QUALITY_SCALE = 1_000_000_000  # quality_sum_nano: quality in units of 1e-9
-COST_SCALE = 1_000_000_000_000  # cost_sum_pico: USD in units of 1e-12 (orjson caps a bucket at ~$18M)
+COST_SCALE = 1_000_000_000_000  # cost_sum_pico: USD in units of 1e-12
+# JSON numbers that orjson writes stop at 2**64 - 1 (cost: ~$18.4M in one bucket); to_bytes
+# writes a larger sum as a decimal string, so no number of events can overflow a bucket.
+_U64_MAX = 2**64 - 1
+_SUM_FIELDS = (1, 2, 5, 6, 7, 8, 9, 10, 11, 14)  # positions of counts and sums in the array
 UNKNOWN_ERROR = "unknown"
 _FORMAT = 1  # first element of to_bytes' array; bump when the layout changes
 
@@ -227,14 +231,21 @@ def _add_counts(target: dict[str, int], other: dict[str, int]) -> None:
 
 
 def to_bytes(s: BucketStats) -> bytes:
-    """Compact JSON: one positional array, format number first (field names would double it)."""
-    return dumps(
-        [
-            _FORMAT, s.requests, s.successes, s.failures, s.latency.to_data(), s.latency_sum_us,
-            s.quality_sum_nano, s.quality_count, s.cost_sum_pico, s.input_tokens, s.output_tokens,
-            s.rate_limited, s.cooldown_until, s.failovers_out, s.failovers_in, s.applied_offsets,
-        ]
-    )  # fmt: skip
+    """Compact JSON: one positional array, format number first (field names would double it).
+
+    A count or sum beyond 2**64 - 1 is written as a decimal string (exact, read back by
+    from_bytes); below that, as a JSON number, so the common case costs nothing extra.
+    """
+    data: list[object] = [
+        _FORMAT, s.requests, s.successes, s.failures, s.latency.to_data(), s.latency_sum_us,
+        s.quality_sum_nano, s.quality_count, s.cost_sum_pico, s.input_tokens, s.output_tokens,
+        s.rate_limited, s.cooldown_until, s.failovers_out, s.failovers_in, s.applied_offsets,
+    ]  # fmt: skip
+    for i in _SUM_FIELDS:
+        n = data[i]
+        if type(n) is int and n > _U64_MAX:
+            data[i] = str(n)
+    return dumps(data)
 
 
 def from_bytes(raw: bytes) -> BucketStats:
@@ -242,9 +253,12 @@ def from_bytes(raw: bytes) -> BucketStats:
     data = loads(raw)
     if not (isinstance(data, list) and len(data) == 16 and data[0] == _FORMAT):
         raise ValueError(f"not BucketStats format {_FORMAT}: expected a 16-element array starting {_FORMAT}")
-    ints = [data[i] for i in (1, 2, 5, 6, 7, 8, 9, 10, 11, 14)]
-    if not all(type(n) is int and n >= 0 for n in ints):
-        raise ValueError("not BucketStats: counts and sums must be non-negative ints")
+    for i in _SUM_FIELDS:
+        n = data[i]
+        if type(n) is str and n.isascii() and n.isdigit():
+            data[i] = n = int(n)  # a sum beyond 2**64 - 1, as to_bytes writes it
+        if not (type(n) is int and n >= 0):
+            raise ValueError("not BucketStats: counts and sums must be non-negative ints")
     cooldown = data[12]
     if cooldown is not None and type(cooldown) not in (int, float):
         raise ValueError("not BucketStats: cooldown_until must be a number or null")

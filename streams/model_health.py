@@ -155,8 +155,12 @@ def health_from_bytes(raw: bytes) -> ModelHealth:
     return ModelHealth(streak, last_failure, cooldown, offsets)
 
 
+_LATEST_S = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()  # datetime.max, whole seconds
+
+
 def _dt(epoch_s: float | None) -> datetime | None:
-    return None if epoch_s is None else datetime.fromtimestamp(epoch_s, UTC)
+    # Clamped: an event of 9999-12-31 plus its retry_after would be past the last datetime.
+    return None if epoch_s is None else datetime.fromtimestamp(min(epoch_s, _LATEST_S), UTC)
 
 
 def scorecard(
