@@ -24,6 +24,11 @@ class DeadLetter(Record):
     payload: str
     payload_encoding: Annotated[str, Field(pattern="^(utf-8|base64)$")] = "utf-8"
     received_at: Timestamp = Field(default_factory=utc_now)
+    # The raw value's size and SHA-256 (null: no value), and whether `payload` holds only its
+    # first bytes: a record too big for a dead letter is cut, and can still be matched.
+    payload_bytes: NonNegInt | None = None
+    payload_sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")] | None = None
+    payload_truncated: bool = False
 
 
 def payload_text(raw: bytes | None) -> tuple[str, str]:

@@ -81,12 +81,13 @@ def register_folds(app: faust.App, settings: Settings) -> PartitionFolds:
         c, t = folds.counters, folds.tally
         log.info(
             "folded %d valid events (%d replays skipped, %d past retention, %d forwarded to their "
-            "key's partition), %d dead-lettered",
+            "key's partition), %d dead-lettered, %d skipped (dead letter refused)",
             c.valid,
             t.duplicates,
             c.expired,
             c.rekeyed,
             c.dead_lettered,
+            folds.dead_letters.skipped_count,
         )
 
     return folds

@@ -34,12 +34,13 @@ from modelrouter.schemas import (
 
 from .bucket_cache import BucketCache
 from .buckets import BucketStats, FoldTally, fold_batch, to_bytes
+from .dead_letters import DeadLetters
 from .durable_table import partition_of
 from .fold_tables import FoldTables, bucket_key
 from .model_health import HealthEvent, ModelHealth, fold_health
 from .record_sender import RecordSender
 from .stored_index import StoredIndex
-from .validation import dead_letter, parse_event
+from .validation import parse_event
 from .windows import InputClocks
 
 __all__ = ["FAILOVER_IN", "REKEYED", "FoldCounters", "PartitionFolds"]
@@ -81,7 +82,8 @@ class PartitionFolds:
         self.failover_in_name = settings.topic(FAILOVER_IN)
         self.rekeyed_name = settings.topic(REKEYED)
         self._owners: dict[str, int] = {}  # key -> its partition (murmur2 is pure Python: cached)
-        self.dead_letter_name = settings.topic(TopicName.DEAD_LETTER)
+        dead_letter_name = settings.topic(TopicName.DEAD_LETTER)
+        self.dead_letters = DeadLetters(lambda key, value: sender.send(dead_letter_name, key, value))
         self.counters = FoldCounters()
         self.tally = FoldTally()
         self.cooldown_changed: set[str] = set()
@@ -155,8 +157,10 @@ class PartitionFolds:
             try:
                 parsed = parse_event(rec.value, kind)
             except InvalidEventError as exc:
-                letter = dead_letter(rec.value, str(exc), topic=topic, partition=partition, offset=rec.offset)
-                sends.append(self.sender.send(self.dead_letter_name, rec.key, encode(letter)))
+                letter = self.dead_letters.send_soon(
+                    rec.value, rec.key, str(exc), topic=topic, partition=partition, offset=rec.offset
+                )
+                sends.append(letter)
                 self.counters.dead_lettered += 1
                 continue
             valid += 1

@@ -26,7 +26,6 @@ from modelrouter.schemas import (
     ID_MAX,
     TEXT_MAX,
     APIModelError,
-    DeadLetter,
     ErrorDetail,
     ErrorReply,
     InvalidEventError,
@@ -48,9 +47,9 @@ from modelrouter.schemas import (
 from modelrouter.schemas.health import HealthParams
 from modelrouter.schemas.selection import TopicStr
 
+from .dead_letters import bounded_dead_letter
 from .scoring import ScoringParams, select
 from .summary_queries import BucketIndex
-from .validation import dead_letter
 
 __all__ = ["Answer", "ResponderStats", "SelectionResponder", "register_selection", "scoring_params"]
 
@@ -256,7 +255,9 @@ class SelectionResponder:
                 else Answer(None, None, f"the responder failed: {exc!r}")
             )
         if answer.reply is None or answer.reply_to is None:
-            letter = dead_letter(raw, answer.error, topic=topic, partition=partition, offset=offset)
+            _, letter = bounded_dead_letter(
+                raw, None, answer.error, topic=topic, partition=partition, offset=offset
+            )
             await self._send_dead_letter(letter)
             return
         reply = answer.reply
@@ -300,10 +301,10 @@ class SelectionResponder:
         self.stats.failed_sends += 1
         log.warning("could not send a reply to %s: %r (does the reply topic exist?)", topic, exc)
 
-    async def _send_dead_letter(self, letter: DeadLetter) -> None:
+    async def _send_dead_letter(self, letter: bytes) -> None:
         # Awaited: the request's offset is committed after this returns, so the letter is kept.
         producer = self._require_producer()
-        await producer.send_and_wait(self._dead_letters, encode(letter), key=None)
+        await producer.send_and_wait(self._dead_letters, letter, key=None)
         self.stats.dead_lettered += 1
 
     async def serve(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from modelrouter.schemas import DeadLetter, Event, InvalidEventError, TopicName, decode_event, payload_text
 
 __all__ = ["dead_letter", "parse_event"]
@@ -34,8 +36,14 @@ def parse_event(raw: bytes | None, topic: TopicName) -> Event:
     return event
 
 
-def dead_letter(raw: bytes | None, error: str, *, topic: str, partition: int, offset: int) -> DeadLetter:
-    payload, encoding = payload_text(raw)
+def dead_letter(
+    raw: bytes | None, error: str, *, topic: str, partition: int, offset: int, cut_to: int | None = None
+) -> DeadLetter:
+    """The DeadLetter of a record; with `cut_to`, its payload keeps that many bytes at most."""
+    shown = raw
+    if raw is not None and cut_to is not None and len(raw) > cut_to:
+        shown = _utf8_head(raw, cut_to)
+    payload, encoding = payload_text(shown)
     return DeadLetter(
         source_topic=topic,
         partition=partition,
@@ -43,4 +51,18 @@ def dead_letter(raw: bytes | None, error: str, *, topic: str, partition: int, of
         error=error[:4096],
         payload=payload,
         payload_encoding=encoding,
+        payload_bytes=None if raw is None else len(raw),
+        payload_sha256=None if raw is None else hashlib.sha256(raw).hexdigest(),
+        payload_truncated=shown is not raw,
     )
+
+
+def _utf8_head(raw: bytes, size: int) -> bytes:
+    """The first `size` bytes, less a UTF-8 character the cut split (so text stays text)."""
+    head = raw[:size]
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data":
+            return head[: exc.start]
+    return head

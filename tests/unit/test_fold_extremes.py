@@ -35,8 +35,11 @@ from modelrouter.streams.model_health import (
     scorecard,
 )
 
+# hypothesis takes naive bounds and attaches the zone itself.
 _times = st.datetimes(
-    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 31, 23, 59), timezones=st.just(UTC)
+    min_value=datetime(1, 1, 2),  # noqa: DTZ001
+    max_value=datetime(9999, 12, 31, 23, 59),  # noqa: DTZ001
+    timezones=st.just(UTC),
 )
 _ids = st.sampled_from(["gpt-4o", "claude-3", "m"])
 _agents = st.sampled_from(["SA", "PM"])
