@@ -72,7 +72,7 @@ async def ceiling(settings: Settings, topics: list[str], total: int) -> float:
     consumer = AIOKafkaConsumer(
         *topics,
         **settings.aiokafka_kwargs(),
-        group_id=f"{settings.app_id}-ceiling",
+        group_id=f"{settings.worker_id}-ceiling",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 * 2**20,
@@ -108,7 +108,7 @@ async def committed(settings: Settings, tps: list[TopicPartition]) -> int:
 
 async def changelog_span(settings: Settings) -> tuple[float, float, int]:
     """(first, last) producer timestamps of the bucket-table changelog, in seconds, and its size."""
-    topic = f"{settings.app_id}-buckets-changelog"
+    topic = f"{settings.worker_id}-buckets-changelog"
     consumer = AIOKafkaConsumer(**settings.aiokafka_kwargs(), enable_auto_commit=False)
     await consumer.start()
     try:

@@ -285,7 +285,7 @@ async def delete_topics(settings: Settings) -> None:
     await admin.start()
     try:
         ours = [
-            n for n in await admin.list_topics() if n.startswith((settings.topic_prefix, settings.app_id))
+            n for n in await admin.list_topics() if n.startswith((settings.topic_prefix, settings.worker_id))
         ]
         if ours:
             await admin.delete_topics(sorted(ours))

@@ -16,6 +16,8 @@ __all__ = ["Settings"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
+DEFAULT_TOPIC_PREFIX = "modelrouter."
+DEFAULT_APP_ID = "modelrouter-worker"
 
 
 class Settings(BaseSettings):
@@ -26,10 +28,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODELROUTER_", frozen=True, extra="ignore")
 
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated")
-    topic_prefix: str = Field("modelrouter.", pattern=r"^[A-Za-z0-9._-]*$", max_length=100)
+    topic_prefix: str = Field(DEFAULT_TOPIC_PREFIX, pattern=r"^[A-Za-z0-9._-]*$", max_length=100)
     partitions: int = Field(4, ge=1, le=1024, description="partitions of the event topics")
     replication_factor: int = Field(1, ge=1, le=16)
-    app_id: str = Field("modelrouter-worker", pattern=r"^[A-Za-z0-9._-]+$", description="worker group id")
+    app_id: str = Field(
+        DEFAULT_APP_ID, pattern=r"^[A-Za-z0-9._-]+$", description="worker group id (see worker_id)"
+    )
 
     bucket_seconds: int = Field(60, ge=1, le=86_400)
     grace_seconds: int = Field(10, ge=0, le=86_400)
@@ -84,6 +88,16 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_deployment(self) -> Settings:
+        if self.topic_prefix == "" and self.app_id == DEFAULT_APP_ID:
+            raise ValueError(
+                "an empty MODELROUTER_TOPIC_PREFIX with the default MODELROUTER_APP_ID would share "
+                "its worker group and tables with the default deployment: set MODELROUTER_APP_ID "
+                "to a name of this deployment's own"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_security(self) -> Settings:
         if self.security_protocol.startswith("SASL") and not (
             self.sasl_mechanism and self.sasl_username and self.sasl_password
@@ -105,6 +119,27 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """A wire-contract topic name with this deployment's prefix."""
         return f"{self.topic_prefix}{name}"
+
+    @property
+    def worker_id(self) -> str:
+        """The faust app id: the workers' group, their state folder and the stem of every
+        group and internal topic they own (`<worker_id>-buckets-changelog`, `-events`, ...).
+
+        `app_id` alone with the default prefix (the names of earlier versions), else the
+        prefix and app_id: two deployments on one cluster that differ by prefix alone must
+        not share a group or tables (issue 16). Wire topic names are `topic(name)`, unchanged.
+        """
+        if self.topic_prefix == DEFAULT_TOPIC_PREFIX:
+            return self.app_id
+        return f"{self.topic_prefix}{self.app_id}"
+
+    @property
+    def state_dir(self) -> Path:
+        """The worker's RocksDB folder: data_dir with the default prefix (as before), else a
+        folder per worker_id in it, so a deployment never opens another's local state."""
+        if self.topic_prefix == DEFAULT_TOPIC_PREFIX:
+            return self.data_dir
+        return self.data_dir / self.worker_id
 
     @property
     def bootstrap_list(self) -> list[str]:

@@ -29,11 +29,11 @@ def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredent
 def create_app(settings: Settings) -> faust.App:
     """A faust App for these settings; agents are attached by the domain modules."""
     return faust.App(
-        settings.app_id,
+        settings.worker_id,
         broker=settings.faust_broker,
         broker_credentials=_credentials(settings),
         store=settings.store_url,
-        datadir=str(settings.data_dir),
+        datadir=str(settings.state_dir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         # Values are raw bytes, decoded once by the schemas codec (one codec for everything).

@@ -6,7 +6,7 @@
 2. confirm: wait until Kafka has every one of them (acks=all);
 3. positions: only then store each partition's read positions, in the `health` table under
    `["position", p]` (fold_tables.py), so a position never runs ahead of its state;
-4. offsets: commit the progress offsets to the `<app_id>-events` group, about once a second
+4. offsets: commit the progress offsets to the `<worker_id>-events` group, about once a second
    in the background — for lag monitoring only: the stored positions decide where reading
    resumes, and the per-key applied offsets in each bucket make a replayed event count once.
 Step 2 waits as long as the broker is away (an outage of minutes is ridden out: the producer
@@ -43,7 +43,7 @@ log = logging.getLogger("modelrouter.streams.checkpoint")
 
 def progress_group(settings: Settings) -> str:
     """The consumer group the event readers commit their progress to (for monitoring only)."""
-    return f"{settings.app_id}-events"
+    return f"{settings.worker_id}-events"
 
 
 class Checkpoint:

@@ -89,7 +89,7 @@ class EventReader:
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
             **self.settings.aiokafka_kwargs(),
-            client_id=f"{self.settings.app_id}-events",
+            client_id=f"{self.settings.worker_id}-events",
             group_id=progress_group(self.settings),
             enable_auto_commit=False,
             auto_offset_reset="earliest",

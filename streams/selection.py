@@ -188,7 +188,7 @@ class SelectionResponder:
             return
         producer = AIOKafkaProducer(
             **self._settings.producer_kwargs(),
-            client_id=f"{self._settings.app_id}-selection",
+            client_id=f"{self._settings.worker_id}-selection",
             acks=1,  # replies are short-lived answers; a lost one ends in the client's fallback
             linger_ms=_REPLY_LINGER_MS,
             request_timeout_ms=10_000,
@@ -309,7 +309,7 @@ class SelectionResponder:
 
     async def serve(self) -> None:
         """Answer the requests topic's requests until cancelled, as a member of the
-        `<app_id>-selection` consumer group (the topic's partitions spread over the workers).
+        `<worker_id>-selection` consumer group (the topic's partitions spread over the workers).
 
         A plain aiokafka consumer, not a faust agent: requests need no tables, and faust's
         per-event stream machinery cost more than answering (docs/benchmarks.md). Offsets are
@@ -318,8 +318,8 @@ class SelectionResponder:
         settings = self._settings
         consumer = AIOKafkaConsumer(
             **settings.aiokafka_kwargs(),
-            client_id=f"{settings.app_id}-selection",
-            group_id=f"{settings.app_id}-selection",
+            client_id=f"{settings.worker_id}-selection",
+            group_id=f"{settings.worker_id}-selection",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=int(settings.session_timeout_s * 1000),

@@ -24,7 +24,7 @@ TOTAL_FIELDS = (
 async def bucket_totals(settings: Settings) -> dict[str, dict[str, int]]:
     """Per-model totals over every stored bucket (the latest value of each key wins)."""
     latest: dict[bytes, bytes | None] = {}
-    for key, value in await read_to_end(settings, f"{settings.app_id}-buckets-changelog"):
+    for key, value in await read_to_end(settings, f"{settings.worker_id}-buckets-changelog"):
         if key is not None:
             latest[key] = value
     totals: dict[str, dict[str, int]] = {}

@@ -89,6 +89,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
         loop.run_until_complete(ensure_topics(settings, worker_topics(settings)))
     except KafkaConnectionError:  # said in one line by the command line (cli/failures.py)
         raise loop.run_until_complete(unreachable_error(settings)) from None
+    settings.state_dir.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
     app = build_app(settings)
     worker = Worker(app, loglevel=loglevel, loop=loop)
     worker.execute_from_commandline()

@@ -45,7 +45,7 @@ async def eventually(
 
 async def table_state(settings: Settings, table: str) -> dict[Any, Any]:
     """A worker table's content, read from its changelog topic."""
-    return await read_table(settings, f"{settings.app_id}-{table}-changelog")
+    return await read_table(settings, f"{settings.worker_id}-{table}-changelog")
 
 
 def truth(events: list[Event]) -> dict[str, dict[str, int]]:

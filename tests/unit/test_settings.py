@@ -71,3 +71,22 @@ def test_compression_reaches_every_producer(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("MODELROUTER_COMPRESSION", "brotli")
     with pytest.raises(ValidationError, match="compression"):
         Settings()
+
+
+def test_worker_id_derives_from_prefix_and_app_id() -> None:
+    # The default deployment keeps its earlier group and changelog names.
+    assert Settings(_env_file=None).worker_id == "modelrouter-worker"  # type: ignore[call-arg]
+    assert Settings(app_id="fleet", _env_file=None).worker_id == "fleet"  # type: ignore[call-arg]
+    # Another prefix is another deployment, even with the default app id.
+    assert Settings(topic_prefix="acme.", _env_file=None).worker_id == "acme.modelrouter-worker"  # type: ignore[call-arg]
+    assert Settings(topic_prefix="acme.", app_id="w", _env_file=None).worker_id == "acme.w"  # type: ignore[call-arg]
+    assert Settings(topic_prefix="", app_id="w", _env_file=None).worker_id == "w"  # type: ignore[call-arg]
+    here = Settings(data_dir=Path("d"), _env_file=None)  # type: ignore[call-arg]
+    assert here.state_dir == Path("d")
+    there = here.model_copy(update={"topic_prefix": "acme."})
+    assert there.state_dir == Path("d") / "acme.modelrouter-worker"
+
+
+def test_an_empty_prefix_with_the_default_app_id_is_refused() -> None:
+    with pytest.raises(ValidationError, match="set MODELROUTER_APP_ID"):
+        Settings(topic_prefix="", _env_file=None)  # type: ignore[call-arg]
