@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
 
 from modelrouter.schemas import (
     EVENT_TOPICS,
+    BrokerUnavailableError,
     Event,
+    EventNotDelivered,
     Failover,
     InvalidEventError,
     QualityReported,
@@ -27,6 +30,7 @@ from modelrouter.schemas import (
 from .kafka.admin import ensure_topics
 from .kafka.connection_check import unreachable_error
 from .lifecycle import AsyncResource
+from .reply_channel import describe_exception
 
 __all__ = ["EventPublisher", "build_event"]
 
@@ -77,6 +81,9 @@ class EventPublisher(AsyncResource):
         # failed start (broker unreachable) must leave none behind.
         self._producer: AIOKafkaProducer | None = None
         self._started = False
+        self._undelivered: list[EventNotDelivered] = []
+        # Deliveries not yet confirmed or failed -> how to fail them.
+        self._pending: dict[asyncio.Future[Any], Callable[[BaseException | None], None]] = {}
 
     @property
     def started(self) -> bool:
@@ -102,6 +109,8 @@ class EventPublisher(AsyncResource):
             acks="all",
             enable_idempotence=True,
             linger_ms=self._linger_ms,
+            # aiokafka fails a batch the broker has not taken after this long (not 40 s).
+            request_timeout_ms=int(self._settings.delivery_timeout_s * 1000),
         )
         try:
             await producer.start()
@@ -112,19 +121,40 @@ class EventPublisher(AsyncResource):
         self._started = True
 
     async def close(self) -> None:
+        """Flush what is queued (waiting at most the delivery timeout) and stop; raise
+        EventNotDelivered when an event published with wait=False was not confirmed."""
         if self._started and self._producer is not None:
             self._started = False
             producer, self._producer = self._producer, None
             try:
-                await producer.flush()
+                await asyncio.wait_for(producer.flush(), self._settings.delivery_timeout_s)
+            except TimeoutError:
+                # aiokafka's stop() waits for the broker without end, unless its sender task is
+                # over (private: there is no public way); what is still queued fails, reported.
+                producer._sender.sender_task.cancel()
+                for fail in list(self._pending.values()):
+                    fail(None)
             finally:
                 await producer.stop()
+            await asyncio.sleep(0)  # let the failed deliveries' callbacks run
+            failed, self._undelivered = self._undelivered, []
+            if failed:
+                ids = ", ".join(e.event_id for e in failed[:5]) + (", ..." if len(failed) > 5 else "")
+                raise EventNotDelivered(
+                    f"{len(failed)} event(s) published with wait=False were not confirmed by the Kafka "
+                    f"broker at {self._settings.bootstrap_servers}: {ids}; the first: {failed[0]}",
+                    self._settings.bootstrap_servers,
+                    failed[0].event_id,
+                )
 
     async def publish(self, event: Event, *, wait: bool = True) -> asyncio.Future[Any] | None:
         """Send one event to its topic, keyed as the contract says.
 
-        With wait=True (the default) this returns once the broker has the record;
-        with wait=False it returns the delivery future as soon as the record is queued.
+        With wait=True (the default) this returns once the broker has the record; with
+        wait=False it returns the delivery future as soon as the record is queued. Neither
+        waits past `settings.delivery_timeout_s`: an event the broker did not confirm in
+        time (or, wait=False, one the full send buffer could not take) raises
+        EventNotDelivered naming the broker and the event; so does a wait=False future.
         """
         if not isinstance(event, TaskCompleted | RateLimited | Failover | QualityReported):
             raise TypeError(
@@ -133,13 +163,75 @@ class EventPublisher(AsyncResource):
             )
         if not self._started or self._producer is None:
             raise RuntimeError("EventPublisher is not started: use `async with EventPublisher(...)`")
-        future: asyncio.Future[Any] = await self._producer.send(
-            self._topics[type(event)], value=encode(event), key=encode_key(event.key)
+        timeout = self._settings.delivery_timeout_s
+        try:
+            # aiokafka waits for metadata and for room in its buffer before queueing.
+            queued: asyncio.Future[Any] = await asyncio.wait_for(
+                self._producer.send(
+                    self._topics[type(event)], value=encode(event), key=encode_key(event.key)
+                ),
+                timeout,
+            )
+        except (TimeoutError, KafkaError) as exc:
+            what = "could not be queued (no topic metadata, or the send buffer stayed full)"
+            raise self._not_delivered(event, what, exc) from exc
+        # A wait=True caller hears of a failure here; a wait=False one through the future,
+        # and close() reports every such failure again, in case nobody awaited it.
+        delivery = self._track(event, queued, report_at_close=not wait)
+        if not wait:
+            return delivery
+        await delivery  # fails with EventNotDelivered after the delivery timeout at the latest
+        return None
+
+    def _not_delivered(self, event: Event, what: str, cause: BaseException | None) -> EventNotDelivered:
+        servers = self._settings.bootstrap_servers
+        why = "" if cause is None or isinstance(cause, TimeoutError) else f" ({describe_exception(cause)})"
+        return EventNotDelivered(
+            f"event {event.event_id} ({event.type}) {what} by the Kafka broker at {servers} within "
+            f"{self._settings.delivery_timeout_s:g} s{why} (MODELROUTER_DELIVERY_TIMEOUT_S); check "
+            "that the broker runs and is reachable. A record already queued may still arrive later.",
+            servers,
+            event.event_id,
         )
-        if wait:
-            await future
-            return None
-        return future
+
+    def _track(
+        self, event: Event, queued: asyncio.Future[Any], *, report_at_close: bool
+    ) -> asyncio.Future[Any]:
+        """A future of the delivery whose failure is EventNotDelivered; failures are kept
+        until close() reports them, so none goes unsaid when nobody awaited the future."""
+        delivery: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def fail(cause: BaseException | None) -> None:
+            self._pending.pop(delivery, None)
+            expiry.cancel()
+            error = self._not_delivered(event, "was not confirmed", cause)
+            delivery.set_exception(error)
+            if report_at_close:
+                self._undelivered.append(error)
+                delivery.exception()  # close() reports it: no "never retrieved" warning
+
+        def done(fut: asyncio.Future[Any]) -> None:
+            expiry.cancel()
+            if delivery.done():
+                return
+            if fut.cancelled():
+                self._pending.pop(delivery, None)
+                delivery.cancel()
+            elif (exc := fut.exception()) is not None:
+                fail(exc)
+            else:
+                self._pending.pop(delivery, None)
+                delivery.set_result(fut.result())
+
+        def expire() -> None:
+            # aiokafka retries a batch whose leader it knows but cannot reach without end.
+            if not delivery.done():
+                fail(None)
+
+        expiry = asyncio.get_running_loop().call_later(self._settings.delivery_timeout_s, expire)
+        self._pending[delivery] = fail
+        queued.add_done_callback(done)
+        return delivery
 
     async def task_completed(self, *, wait: bool = True, **fields: Any) -> TaskCompleted:
         """Validate and publish a TaskCompleted built from the contract's field names."""
@@ -164,5 +256,16 @@ class EventPublisher(AsyncResource):
         return event
 
     async def flush(self) -> None:
+        """Wait until every queued event is sent, at most the delivery timeout; past it,
+        BrokerUnavailableError (the events stay queued; their futures say how each ends)."""
         if self._producer is not None:
-            await self._producer.flush()
+            try:
+                await asyncio.wait_for(self._producer.flush(), self._settings.delivery_timeout_s)
+            except TimeoutError:
+                servers = self._settings.bootstrap_servers
+                raise BrokerUnavailableError(
+                    f"queued events were not all sent to the Kafka broker at {servers} within "
+                    f"{self._settings.delivery_timeout_s:g} s (MODELROUTER_DELIVERY_TIMEOUT_S); "
+                    "check that the broker runs and is reachable",
+                    servers,
+                ) from None

@@ -3,7 +3,12 @@
 ModelRouterError                 root: catch this to catch all of ours
 ├── InvalidEventError            a record breaks the wire contract (names the fields)
 ├── APIModelError                no model could be selected and no fallback applies
-│   └── SelectionTimeout         no reply came before the request's deadline
+│   ├── SelectionTimeout         the broker took the request; no worker replied in time
+│   └── WorkerErrorReply         a worker answered with an error (its code and message)
+├── BrokerUnavailableError       the Kafka broker did not answer (names its address)
+│   ├── EventNotDelivered        an event was not confirmed in time (names its event_id)
+│   └── SelectionBrokerUnavailable  a request could not reach the broker before its
+│                                deadline (also a SelectionTimeout, so one catch serves both)
 ├── ConfigurationError           settings or a config file are wrong (says which)
 └── StateNotLoaded               a health or rate-limit check could not read the scorecards yet
 """
@@ -15,11 +20,15 @@ from typing import Any
 
 __all__ = [
     "APIModelError",
+    "BrokerUnavailableError",
     "ConfigurationError",
+    "EventNotDelivered",
     "InvalidEventError",
     "ModelRouterError",
+    "SelectionBrokerUnavailable",
     "SelectionTimeout",
     "StateNotLoaded",
+    "WorkerErrorReply",
 ]
 
 
@@ -42,6 +51,37 @@ class APIModelError(ModelRouterError):
 
 class SelectionTimeout(APIModelError):
     """No selection reply arrived before the deadline."""
+
+
+class WorkerErrorReply(APIModelError):
+    """A worker answered the request with an ErrorReply; `code` is the reply's error code."""
+
+    def __init__(self, message: str, code: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class BrokerUnavailableError(ModelRouterError):
+    """The Kafka broker did not answer; `bootstrap_servers` names where it was looked for."""
+
+    def __init__(self, message: str, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        super().__init__(message)
+
+
+class EventNotDelivered(BrokerUnavailableError):
+    """The broker did not confirm an event within the delivery timeout; `event_id` names it.
+
+    It may still arrive later (it stays queued until the producer closes): publish it
+    again only if a duplicate is acceptable."""
+
+    def __init__(self, message: str, bootstrap_servers: str, event_id: str) -> None:
+        self.event_id = event_id
+        super().__init__(message, bootstrap_servers)
+
+
+class SelectionBrokerUnavailable(BrokerUnavailableError, SelectionTimeout):
+    """A selection or summary request could not reach the broker before its deadline."""
 
 
 class ConfigurationError(ModelRouterError, ValueError):

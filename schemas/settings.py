@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(
         10.0, ge=6, le=300, description="how soon the group hands a dead worker's partitions on"
     )
+    delivery_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="longest wait of a publish for the broker to confirm an event"
+    )
     web_port: int | None = Field(None, ge=1, le=65535, description="faust web port; off when unset")
 
     config_dir: Path | None = Field(None, description="folder of model_registry.json and optimizer.json")
