@@ -26,6 +26,7 @@ from modelrouter.schemas import (
     APIModelError,
     InvalidEventError,
     Reply,
+    SelectionBrokerUnavailable,
     Settings,
     TopicName,
     TopicSpec,
@@ -91,6 +92,7 @@ class ReplyChannel(AsyncResource):
         self._failed_at: float | None = None
         self._closed = False
         self.late_replies = 0  # replies that came after their request gave up
+        self._taken: set[str] = set()  # requests in flight that the broker acknowledged
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -259,9 +261,34 @@ class ReplyChannel(AsyncResource):
             return
         exc = delivery.exception()
         fut = self._pending.get(request_id)
-        if exc is not None and fut is not None and not fut.done():
+        if exc is None:
+            self._taken.add(request_id)
+        elif fut is not None and not fut.done():
             fut.set_exception(exc)
 
     async def _round_trip(self, request_id: str, value: bytes, deadline_ms: int) -> Reply:
-        """The reply, or TimeoutError / the broker's error."""
-        return await asyncio.wait_for(self._ask(request_id, value), timeout=deadline_ms / 1000.0)
+        """The reply; SelectionBrokerUnavailable when the broker did not take the request in
+        time, TimeoutError when it did and no worker replied, or the broker's error."""
+        try:
+            return await asyncio.wait_for(self._ask(request_id, value), timeout=deadline_ms / 1000.0)
+        except TimeoutError:
+            if request_id in self._taken or self._broker_connected():
+                raise  # the broker took it (or may yet: a short deadline): no worker answered
+            servers = self.settings.bootstrap_servers
+            where = "still connecting to" if not self.connected else "no connection to"
+            raise SelectionBrokerUnavailable(
+                f"no reply within {deadline_ms} ms (deadline): the request never reached Kafka "
+                f"({where} the broker at {servers})",
+                servers,
+            ) from None
+        finally:
+            self._taken.discard(request_id)
+
+    def _broker_connected(self) -> bool:
+        """Whether the producer holds a live connection to some broker (a broker that went
+        away closes them; aiokafka has no public way to ask)."""
+        producer = self._producer
+        if producer is None:
+            return False
+        conns: dict[Any, Any] = getattr(producer.client, "_conns", {})
+        return any(conn.connected() for conn in conns.values())

@@ -19,6 +19,7 @@ from modelrouter.schemas import (
     Constraints,
     ErrorReply,
     ModelSpec,
+    SelectionBrokerUnavailable,
     SelectionReply,
     SelectionRequest,
     SelectionTimeout,
@@ -26,6 +27,7 @@ from modelrouter.schemas import (
     SummaryReply,
     SummaryRequest,
     TaskInfo,
+    WorkerErrorReply,
     encode,
 )
 
@@ -70,8 +72,10 @@ class SelectionClient(ReplyChannel):
     `select()` never waits past its deadline (default `settings.selection_deadline_ms`): on
     time it returns the service's SelectionReply; late, or with no broker, it logs a warning
     and returns `fallback_reply` (fallback_used=True, the reason in `reasoning`), or raises
-    SelectionTimeout/APIModelError when asked to (`raise_on_timeout=True`) or when there is
-    no base assignment. An ErrorReply raises APIModelError with the service's message.
+    when asked to (`raise_on_timeout=True`) or when there is no base assignment. Errors name
+    the part that failed: SelectionBrokerUnavailable (the broker did not take the request),
+    SelectionTimeout (it did; no worker answered), WorkerErrorReply (a worker answered with
+    an error). All three are APIModelErrors.
 
     Use `async with SelectionClient(settings) as client:` to connect up front (raises when
     the broker is unreachable), or just call `select()`: it connects in the background.
@@ -130,18 +134,26 @@ class SelectionClient(ReplyChannel):
         deadline = deadline_ms or request.deadline_ms or self.settings.selection_deadline_ms
         if request.reply_to != self.reply_topic or request.deadline_ms != deadline:
             request = request.model_copy(update={"reply_to": self.reply_topic, "deadline_ms": deadline})
+        servers = self.settings.bootstrap_servers
         try:
             reply = await self._round_trip(request.request_id, encode(request), deadline)
+        except SelectionBrokerUnavailable as exc:
+            return self._fall_back(request, f"broker unreachable: {exc}", raise_on_timeout, exc)
         except TimeoutError:
-            why = f"no selection reply within {deadline} ms (deadline)"
-            if not self.connected:
-                why += f"; still connecting to Kafka at {self.settings.bootstrap_servers}"
+            why = (
+                f"no selection reply within {deadline} ms (deadline): no worker answered "
+                f"(the broker at {servers} is connected)"
+            )
             return self._fall_back(request, why, raise_on_timeout, None)
         except (KafkaError, OSError) as exc:
-            why = f"selection service unreachable ({describe_exception(exc)})"
-            return self._fall_back(request, why, raise_on_timeout, exc)
+            why = f"broker unreachable: cannot reach Kafka at {servers} ({describe_exception(exc)})"
+            error = SelectionBrokerUnavailable(why, servers)
+            return self._fall_back(request, why, raise_on_timeout, error)
         if isinstance(reply, ErrorReply):
-            raise APIModelError(f"selection failed: {reply.error.code}: {reply.error.message}")
+            raise WorkerErrorReply(
+                f"the worker answered with an error: {reply.error.code}: {reply.error.message}",
+                reply.error.code,
+            )
         if not isinstance(reply, SelectionReply):
             raise APIModelError(
                 f"expected a selection reply to {request.request_id}, got a {reply.kind} reply"
@@ -150,18 +162,26 @@ class SelectionClient(ReplyChannel):
         return reply
 
     def _fall_back(
-        self, request: SelectionRequest, why: str, raise_on_timeout: bool, cause: BaseException | None
+        self,
+        request: SelectionRequest,
+        why: str,
+        raise_on_timeout: bool,
+        broker_error: SelectionBrokerUnavailable | None,
     ) -> SelectionReply:
+        """The fallback reply; or, when asked to raise (or with no base assignment), the
+        error of the part that failed: the broker (SelectionBrokerUnavailable) or no worker
+        answering (SelectionTimeout)."""
         base = request.base_assignment
         if raise_on_timeout or base is None:
             if base is None:
                 why += "; the request has no base assignment to fall back on"
-            error = (
-                SelectionTimeout(f"{why}; retry, or check that a modelrouter worker runs")
-                if cause is None
-                else APIModelError(f"{why}; check MODELROUTER_BOOTSTRAP_SERVERS")
-            )
-            raise error from cause
+            servers = self.settings.bootstrap_servers
+            if broker_error is not None:
+                raise SelectionBrokerUnavailable(
+                    f"{why}; check that the broker runs and MODELROUTER_BOOTSTRAP_SERVERS ({servers})",
+                    servers,
+                ) from broker_error.__cause__
+            raise SelectionTimeout(f"{why}; retry, or check that a modelrouter worker runs")
         reply = fallback_reply(request.request_id, base, why, self._lookup)
         self.fallbacks += 1
         log.warning(
@@ -178,8 +198,8 @@ class SelectionClient(ReplyChannel):
     ) -> SummaryReply:
         """Totals over the last `window_hours` for one agent type (None: all agents).
 
-        No fallback: raises SelectionTimeout when no reply comes in time, APIModelError when
-        the broker is unreachable or the service answers with an error.
+        No fallback: raises SelectionBrokerUnavailable when the broker is unreachable,
+        SelectionTimeout when no worker replies in time, WorkerErrorReply on an error reply.
         """
         deadline = deadline_ms or self._summary_deadline_ms
         request = SummaryRequest(
@@ -188,16 +208,31 @@ class SelectionClient(ReplyChannel):
             agent_type=agent_type,
             window_hours=float(window_hours),
         )
+        servers = self.settings.bootstrap_servers
         try:
             reply = await self._round_trip(request.request_id, encode(request), deadline)
+        except SelectionBrokerUnavailable as exc:
+            raise SelectionBrokerUnavailable(
+                f"broker unreachable: {exc}; check that the broker runs and "
+                f"MODELROUTER_BOOTSTRAP_SERVERS ({servers})",
+                servers,
+            ) from None
         except TimeoutError:
             raise SelectionTimeout(
-                f"no summary reply within {deadline} ms; check that a modelrouter worker runs"
+                f"no summary reply within {deadline} ms: no worker answered (the broker at "
+                f"{servers} is connected); check that a modelrouter worker runs"
             ) from None
         except (KafkaError, OSError) as exc:
-            raise APIModelError(f"summary service unreachable ({describe_exception(exc)})") from exc
+            raise SelectionBrokerUnavailable(
+                f"broker unreachable: cannot reach Kafka at {servers} ({describe_exception(exc)}); "
+                "check that the broker runs and MODELROUTER_BOOTSTRAP_SERVERS",
+                servers,
+            ) from exc
         if isinstance(reply, ErrorReply):
-            raise APIModelError(f"summary failed: {reply.error.code}: {reply.error.message}")
+            raise WorkerErrorReply(
+                f"the worker answered the summary with an error: {reply.error.code}: {reply.error.message}",
+                reply.error.code,
+            )
         if not isinstance(reply, SummaryReply):
             raise APIModelError(f"expected a summary reply to {request.request_id}, got a {reply.kind} reply")
         return reply

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import uuid
 from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 
+from modelrouter.agents.selection_client import fallback_reply
 from modelrouter.schemas import BaseAssignment, Constraints, SelectionReply, Settings, TaskInfo
 
 from .connection import selection_client
-from .failures import EXIT_OK
+from .failures import EXIT_OK, CommandError
 from .options import add_command, settings_from
 from .output import DASH, console, json_line, ms, number
 
@@ -94,6 +96,23 @@ def reply_view(reply: SelectionReply) -> RenderableType:
 
 async def ask(settings: Settings, args: argparse.Namespace) -> SelectionReply:
     task, base, constraints = build_request_parts(args)
+    try:
+        return await _ask_service(settings, args, task, base, constraints)
+    except CommandError as exc:  # no broker answered the connection
+        if base is None:
+            raise
+        # As agents do (and --help says): the base assignment's fallback, saying why.
+        print(f"modelrouter select: {exc}; answering with the fallback model", file=sys.stderr)
+        return fallback_reply(uuid.uuid4().hex, base, f"broker unreachable: {exc}")
+
+
+async def _ask_service(
+    settings: Settings,
+    args: argparse.Namespace,
+    task: TaskInfo,
+    base: BaseAssignment | None,
+    constraints: Constraints | None,
+) -> SelectionReply:
     async with selection_client(settings) as client:
         request = client.request(
             args.agent_type,
@@ -126,7 +145,8 @@ def register(subparsers: Any) -> None:
         summary="Ask the selection service (a running worker) which model one task should use.",
         details="Prints the chosen model, its score and reasoning, the factors, the ranked alternatives "
         "and every rejected model with its reason. With --primary/--fallback, a missed deadline "
-        "answers with the fallback model (as agents do); without, it exits 1.",
+        "or no broker answers with the fallback model and says why (as agents do); without, it "
+        "exits 1 naming the part that failed (the broker, or no worker answering).",
         examples=[
             "modelrouter select --agent-type SA",
             "modelrouter select --agent-type SA --strategy cost --require vision --max-cost 0.01",

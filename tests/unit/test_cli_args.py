@@ -27,6 +27,7 @@ from modelrouter.schemas import (
     Settings,
     TaskCompleted,
     WindowSummary,
+    decode_reply,
     summary_key,
 )
 
@@ -547,3 +548,32 @@ def test_every_readme_command_line_parses(line: str) -> None:
     args, extra = build_parser().parse_known_args(shlex.split(line)[1:])
     assert args.handler is not None
     assert extra == [] or args.passthrough is not None, extra
+
+
+def test_select_with_a_base_assignment_and_no_broker_answers_with_the_fallback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # As --help says: --primary/--fallback answer with the fallback when no broker answers.
+    base = [
+        "--primary",
+        "gpt-4o",
+        "--fallback",
+        "claude-3-5-sonnet",
+        "--role",
+        "architect",
+        "--tier",
+        "premium",
+    ]
+    code, out, err = run(
+        capsys, "select", "--agent-type", "SA", *base, "--json", "--bootstrap-servers", NO_BROKER
+    )
+    assert code == 0
+    reply = decode_reply(out)
+    assert isinstance(reply, SelectionReply)
+    assert (reply.selected_model_id, reply.fallback_used) == ("claude-3-5-sonnet", True)
+    assert reply.reasoning.startswith(
+        f"broker unreachable: cannot reach Kafka at {NO_BROKER}: no broker answered"
+    )
+    assert "answering with the fallback model" in err
+    code, _, err = run(capsys, "select", "--agent-type", "SA", "--bootstrap-servers", NO_BROKER)
+    assert code == 1 and f"cannot reach Kafka at {NO_BROKER}: no broker answered" in err

@@ -544,7 +544,7 @@ async def test_enhanced_model_optimizer_falls_back_when_no_broker(
                 agent_type=AgentType.SA, task=task
             )
         assert model_id == api.selected_model_id == assignment.fallback_model
-        assert api.fallback_used and "selection service unreachable" in api.model_selection.reasoning
+        assert api.fallback_used and "broker unreachable: cannot reach Kafka" in api.model_selection.reasoning
         assert api.role_type == assignment.role_type and api.model_tier == assignment.model_tier
         assert "fell back to" in caplog.text
         integration = optimizer.api_integration

@@ -25,12 +25,14 @@ from modelrouter.schemas import (
     ModelSpec,
     Reply,
     Request,
+    SelectionBrokerUnavailable,
     SelectionReply,
     SelectionRequest,
     SelectionTimeout,
     Settings,
     SummaryReply,
     TaskInfo,
+    WorkerErrorReply,
     decode_request,
     encode,
 )
@@ -188,7 +190,8 @@ async def test_past_the_deadline_the_base_fallback_is_returned_with_the_reason(
         assert reply.provider == "openai"  # looked up in the registry
         assert reply.endpoint == "https://api.openai.com/v1/chat/completions"
         assert reply.reasoning == (
-            "no selection reply within 100 ms (deadline); "
+            "no selection reply within 100 ms (deadline): no worker answered (the broker at "
+            f"{settings.bootstrap_servers} is connected); "
             "using the base assignment's fallback model gpt-4-turbo"
         )
         assert [a.model_id for a in reply.alternatives] == ["claude-3-opus"]
@@ -223,9 +226,12 @@ async def test_an_error_reply_raises_api_model_error_with_its_message(settings: 
     client = ScriptedClient(settings, responder=refuse)
     try:
         with pytest.raises(
-            APIModelError, match=r"selection failed: no_registry: the registry topic is empty"
-        ):
+            WorkerErrorReply,
+            match=r"the worker answered with an error: no_registry: the registry topic is empty",
+        ) as raised:
             await client.select(make_request(client))
+        assert raised.value.code == "no_registry"
+        assert isinstance(raised.value, APIModelError)
     finally:
         await client.close()
 
@@ -240,11 +246,16 @@ async def test_broker_unreachable_falls_back_at_once_and_reconnects_later(settin
         reply = await client.select(make_request(client), deadline_ms=5000)
         assert time.perf_counter() - started < 0.5  # not the 5 s deadline: the error is known
         assert reply.fallback_used and reply.selected_model_id == "gpt-4-turbo"
-        assert reply.reasoning.startswith("selection service unreachable (KafkaConnectionError: ")
+        assert reply.reasoning.startswith(
+            f"broker unreachable: cannot reach Kafka at {settings.bootstrap_servers} (KafkaConnectionError: "
+        )
         await client.select(make_request(client))
         assert client.connects == 1  # within reconnect_after_s: the known failure, no new attempt
         await asyncio.sleep(0.25)
-        with pytest.raises(APIModelError, match=r"unreachable.*check MODELROUTER_BOOTSTRAP_SERVERS"):
+        with pytest.raises(
+            SelectionBrokerUnavailable,
+            match=r"unreachable.*check that the broker runs and MODELROUTER_BOOTSTRAP_SERVERS",
+        ):
             await client.select(make_request(client), raise_on_timeout=True)
         assert client.connects == 2
     finally:
@@ -263,7 +274,10 @@ async def test_a_hanging_connection_does_not_hold_up_the_deadline(settings: Sett
         reply = await client.select(make_request(client))  # default deadline: 250 ms
         assert 0.24 <= time.perf_counter() - started < 0.6
         assert reply.fallback_used
-        assert "no selection reply within 250 ms (deadline); still connecting to Kafka" in reply.reasoning
+        assert reply.reasoning.startswith(
+            "broker unreachable: no reply within 250 ms (deadline): the request never reached Kafka "
+            f"(still connecting to the broker at {settings.bootstrap_servers})"
+        )
         gate.set()  # the connection completes in the background; the next request is answered
         reply = await client.select(make_request(client, "t2"), deadline_ms=1000)
         assert not reply.fallback_used and reply.reasoning == "best for t2"
