@@ -29,7 +29,8 @@ from modelrouter.schemas import (
 
 from .kafka.admin import ensure_topics
 from .kafka.connection_check import unreachable_error
-from .lifecycle import AsyncResource
+from .kafka.log_flood import limit_repeated_logs
+from .lifecycle import AsyncResource, stop_producer
 from .reply_channel import describe_exception
 
 __all__ = ["EventPublisher", "build_event"]
@@ -98,6 +99,7 @@ class EventPublisher(AsyncResource):
     async def _start(self) -> None:
         if self._started:
             return
+        limit_repeated_logs(self._settings.log_repeat_interval_s)  # aiokafka's per-retry errors
         if self._create_topics:
             # Created with the contract's partitions here, not by the broker's
             # auto-creation with its defaults (which would break co-partitioning).
@@ -126,16 +128,9 @@ class EventPublisher(AsyncResource):
         if self._started and self._producer is not None:
             self._started = False
             producer, self._producer = self._producer, None
-            try:
-                await asyncio.wait_for(producer.flush(), self._settings.delivery_timeout_s)
-            except TimeoutError:
-                # aiokafka's stop() waits for the broker without end, unless its sender task is
-                # over (private: there is no public way); what is still queued fails, reported.
-                producer._sender.sender_task.cancel()
-                for fail in list(self._pending.values()):
+            if not await stop_producer(producer, self._settings.delivery_timeout_s):
+                for fail in list(self._pending.values()):  # unsent, and now never to be: say so
                     fail(None)
-            finally:
-                await producer.stop()
             await asyncio.sleep(0)  # let the failed deliveries' callbacks run
             failed, self._undelivered = self._undelivered, []
             if failed:

@@ -37,7 +37,8 @@ from modelrouter.schemas import (
 
 from .kafka.admin import ensure_topics
 from .kafka.connection_check import unreachable_error
-from .lifecycle import AsyncResource
+from .kafka.log_flood import limit_repeated_logs
+from .lifecycle import AsyncResource, stop_consumer, stop_producer
 
 __all__ = ["ReplyChannel", "describe_exception"]
 
@@ -131,9 +132,12 @@ class ReplyChannel(AsyncResource):
         consumer, producer = self._consumer, self._producer
         self._consumer = self._producer = None
         if consumer is not None:
-            await consumer.stop()
-        if producer is not None:
-            await producer.stop()
+            await stop_consumer(consumer)
+        if producer is not None and not await stop_producer(producer, self._close_grace_s):
+            log.warning(
+                "closed with requests unsent to Kafka at %s (their callers had given up)",
+                self.settings.bootstrap_servers,
+            )
 
     def _connection(self) -> asyncio.Task[None]:
         """The connecting task: started on first use, and again after a failure once
@@ -164,6 +168,7 @@ class ReplyChannel(AsyncResource):
             )
 
     async def _connect(self) -> None:
+        limit_repeated_logs(self.settings.log_repeat_interval_s)  # aiokafka's per-retry errors
         specs = topic_specs(self.settings)
         requests_spec = specs[TopicName.SELECTION_REQUESTS]
         reply_spec = _ShortLivedTopicSpec(

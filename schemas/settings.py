@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     delivery_timeout_s: float = Field(
         30.0, gt=0, le=600, description="longest wait of a publish for the broker to confirm an event"
     )
+    log_repeat_interval_s: float = Field(
+        5.0, ge=0, le=3600, description="a repeated warning is logged once per this, with a count (0: all)"
+    )
     web_port: int | None = Field(None, ge=1, le=65535, description="faust web port; off when unset")
 
     config_dir: Path | None = Field(None, description="folder of model_registry.json and optimizer.json")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import faust
 from aiokafka.errors import KafkaConnectionError
 
-from modelrouter.agents.kafka import ensure_topics
+from modelrouter.agents.kafka import WORKER_LOGGERS, ensure_topics, limit_repeated_logs
 from modelrouter.agents.kafka.connection_check import unreachable_error
 from modelrouter.schemas import Settings, TopicName, TopicSpec, topic_specs
 
@@ -91,6 +91,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
         raise loop.run_until_complete(unreachable_error(settings)) from None
     settings.state_dir.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
     app = build_app(settings)
+    # After build_app: faust's and our loggers exist by then. mode reconfigures handlers, not these.
+    limit_repeated_logs(settings.log_repeat_interval_s, WORKER_LOGGERS)
     worker = Worker(app, loglevel=loglevel, loop=loop)
     worker.execute_from_commandline()
     return 0
