@@ -29,7 +29,6 @@ from modelrouter.schemas import (
     QualityReported,
     Settings,
     TopicName,
-    encode,
 )
 
 from .bucket_cache import BucketCache

@@ -81,6 +81,9 @@ class ScriptedProducer:
                 )
         return delivery
 
+    async def flush(self) -> None:
+        pass
+
     async def stop(self) -> None:
         pass
 
