@@ -169,7 +169,7 @@ async def test_errors_name_the_failing_part_and_an_outage_logs_one_line_per_caus
             await asyncio.sleep(12)  # an outage long enough for aiokafka to retry a few hundred times
             client_lines = [r for r in caplog.records if r.name.startswith("aiokafka")]
         outage_log = worker.log_text().splitlines()[lines_before:]
-        assert worker.alive()
+        assert worker.alive
     # One line per cause every 5 s (log_repeat_interval_s), tracebacks included: a few dozen
     # lines, where each retry logged its own (~330 lines a second from a worker, issue 16).
     kinds = {(r.name, r.msg) for r in client_lines}

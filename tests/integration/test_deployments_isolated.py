@@ -51,4 +51,4 @@ async def test_two_prefixes_with_the_default_app_id_see_only_their_own_events(
     )
     assert one == {"model-one": (3, 750_000_000_000)}, workers[0].log_text()[-2000:]
     assert two == {"model-two": (5, 1_250_000_000_000)}, workers[1].log_text()[-2000:]
-    assert all(w.alive() for w in workers)
+    assert all(w.alive for w in workers)

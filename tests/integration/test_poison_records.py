@@ -117,7 +117,7 @@ async def test_poison_records_are_dead_lettered_or_skipped_and_folding_goes_on(
     skip_line = next(line for line in log_text.splitlines() if "skipped record" in line)
     assert f"{settings.topic('task-completed')}:" in skip_line
     assert "MessageSizeTooLargeError" in skip_line
-    assert worker.alive()
+    assert worker.alive
 
     # A restart resumes after the poison: nothing dead-lettered or skipped again.
     worker.stop()
@@ -127,4 +127,4 @@ async def test_poison_records_are_dead_lettered_or_skipped_and_folding_goes_on(
     assert await eventually(lambda: requests(settings), lambda n: n == 20, timeout_s=90) == 20
     assert len(await dead_letters(settings)) == 6
     assert "skipped record" not in again.log_text()
-    assert again.alive()
+    assert again.alive
