@@ -271,7 +271,7 @@ class ReplyChannel(AsyncResource):
         elif fut is not None and not fut.done():
             fut.set_exception(exc)
 
-    async def _round_trip(self, request_id: str, value: bytes, deadline_ms: int) -> Reply:
+    async def _round_trip(self, request_id: str, value: bytes, deadline_ms: int, kind: str) -> Reply:
         """The reply; SelectionBrokerUnavailable when the broker did not take the request in
         time, TimeoutError when it did and no worker replied, or the broker's error."""
         try:
@@ -280,11 +280,13 @@ class ReplyChannel(AsyncResource):
             if request_id in self._taken or self._broker_connected():
                 raise  # the broker took it (or may yet: a short deadline): no worker answered
             servers = self.settings.bootstrap_servers
-            where = "still connecting to" if not self.connected else "no connection to"
+            detail = (
+                f"still connecting to Kafka at {servers}"
+                if not self.connected
+                else f"the broker at {servers} is unreachable (no connection; the request was not delivered)"
+            )
             raise SelectionBrokerUnavailable(
-                f"no reply within {deadline_ms} ms (deadline): the request never reached Kafka "
-                f"({where} the broker at {servers})",
-                servers,
+                f"no {kind} reply within {deadline_ms} ms (deadline): {detail}", servers
             ) from None
         finally:
             self._taken.discard(request_id)

@@ -136,9 +136,9 @@ class SelectionClient(ReplyChannel):
             request = request.model_copy(update={"reply_to": self.reply_topic, "deadline_ms": deadline})
         servers = self.settings.bootstrap_servers
         try:
-            reply = await self._round_trip(request.request_id, encode(request), deadline)
+            reply = await self._round_trip(request.request_id, encode(request), deadline, "selection")
         except SelectionBrokerUnavailable as exc:
-            return self._fall_back(request, f"broker unreachable: {exc}", raise_on_timeout, exc)
+            return self._fall_back(request, str(exc), raise_on_timeout, exc)
         except TimeoutError:
             why = (
                 f"no selection reply within {deadline} ms (deadline): no worker answered "
@@ -210,11 +210,10 @@ class SelectionClient(ReplyChannel):
         )
         servers = self.settings.bootstrap_servers
         try:
-            reply = await self._round_trip(request.request_id, encode(request), deadline)
+            reply = await self._round_trip(request.request_id, encode(request), deadline, "summary")
         except SelectionBrokerUnavailable as exc:
             raise SelectionBrokerUnavailable(
-                f"broker unreachable: {exc}; check that the broker runs and "
-                f"MODELROUTER_BOOTSTRAP_SERVERS ({servers})",
+                f"{exc}; check that the broker runs and MODELROUTER_BOOTSTRAP_SERVERS ({servers})",
                 servers,
             ) from None
         except TimeoutError:

@@ -156,14 +156,12 @@ async def test_a_silent_broker_does_not_hold_up_the_deadline(
             assert DEADLINE_S - 0.01 <= elapsed < DEADLINE_S + 0.2
             assert selected == fallback and fallback_used
             assert reasoning == (
-                "broker unreachable: no reply within 250 ms (deadline): the request never reached Kafka "
-                f"(still connecting to the broker at {silent_server}); "
+                f"no selection reply within 250 ms (deadline): still connecting to Kafka at {silent_server}; "
                 f"using the base assignment's fallback model {fallback}"
             )
         assert [r.getMessage() for r in caplog.records].count(
-            "selection for agent SA, task s1 fell back to gpt-4-turbo: broker unreachable: no reply within "
-            "250 ms (deadline): the request never reached Kafka "
-            f"(still connecting to the broker at {silent_server})"
+            "selection for agent SA, task s1 fell back to gpt-4-turbo: no selection reply within 250 ms "
+            f"(deadline): still connecting to Kafka at {silent_server}"
         ) == 1
     finally:
         started = time.perf_counter()

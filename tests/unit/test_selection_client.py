@@ -278,8 +278,8 @@ async def test_a_hanging_connection_does_not_hold_up_the_deadline(settings: Sett
         assert 0.24 <= time.perf_counter() - started < 0.6
         assert reply.fallback_used
         assert reply.reasoning.startswith(
-            "broker unreachable: no reply within 250 ms (deadline): the request never reached Kafka "
-            f"(still connecting to the broker at {settings.bootstrap_servers})"
+            "no selection reply within 250 ms (deadline): "
+            f"still connecting to Kafka at {settings.bootstrap_servers}"
         )
         gate.set()  # the connection completes in the background; the next request is answered
         reply = await client.select(make_request(client, "t2"), deadline_ms=1000)
