@@ -82,7 +82,8 @@ class ModelOptimizerIntegration(AsyncResource):
     the capabilities the base assignment's role requires (added to any constraints given); when the
     service cannot answer (no reply in time, no broker, an error reply) it logs a warning
     and returns the base assignment's fallback model (`fallback_used` is then True), as the
-    guide says. With `fallback_on_error=False` it raises APIModelError instead.
+    guide says. With `fallback_on_error=False` it raises instead: an APIModelError naming the
+    part that failed (SelectionBrokerUnavailable, SelectionTimeout or WorkerErrorReply).
     """
 
     def __init__(
@@ -205,7 +206,8 @@ class ModelOptimizerIntegration(AsyncResource):
     ) -> dict[str, Any]:
         """Totals over the last window_hours: total_requests, total_cost, average_success_rate,
         cost_by_model, requests_by_model and per-model rows under "models". Raises
-        SelectionTimeout / APIModelError when the service does not answer."""
+        SelectionBrokerUnavailable (the broker), SelectionTimeout (no worker answered) or
+        WorkerErrorReply (the worker's error), all APIModelErrors, when there is no answer."""
         name = agent_type_name(agent_type) if agent_type is not None else None
         reply = await self.model_selector.client.summary(name, window_hours)
         return summary_dict(reply, name, window_hours)
