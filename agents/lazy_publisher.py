@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from modelrouter.schemas import Event, Settings
+from modelrouter.schemas import BrokerUnavailableError, Event, EventNotDelivered, Settings
 
 from .publisher import EventPublisher
 
@@ -17,8 +17,9 @@ class LazyPublisher:
     """Publishes through `publisher` if given (its owner starts and closes it), else through
     an EventPublisher of its own, started on the first publish and closed by `close()`.
 
-    Starting is time-boxed (`start_timeout_s`): an unreachable broker raises TimeoutError or
-    the connection error instead of hanging; the next publish tries again.
+    Starting is time-boxed (`start_timeout_s`): an unreachable broker raises
+    BrokerUnavailableError or the connection error instead of hanging; the next publish
+    tries again.
     """
 
     def __init__(
@@ -36,13 +37,32 @@ class LazyPublisher:
         async with self._lock:
             if self._own is None:
                 own = EventPublisher(self.settings)
-                await asyncio.wait_for(own.start(), self._start_timeout_s)
+                try:
+                    await asyncio.wait_for(own.start(), self._start_timeout_s)
+                except TimeoutError:
+                    servers = self.settings.bootstrap_servers
+                    raise BrokerUnavailableError(
+                        f"the Kafka broker at {servers} did not answer within {self._start_timeout_s:g} s; "
+                        "check that it runs and MODELROUTER_BOOTSTRAP_SERVERS",
+                        servers,
+                    ) from None
                 self._own = own
             return self._own
 
     async def publish(self, event: Event, *, timeout_s: float = 10.0) -> None:
+        """Publish and wait for the broker, at most `timeout_s`; past it EventNotDelivered
+        names the broker and the event (a bare TimeoutError said neither)."""
         publisher = await self.get()
-        await asyncio.wait_for(publisher.publish(event), timeout_s)
+        try:
+            await asyncio.wait_for(publisher.publish(event), timeout_s)
+        except TimeoutError:
+            servers = self.settings.bootstrap_servers
+            raise EventNotDelivered(
+                f"event {event.event_id} ({event.type}) was not confirmed by the Kafka broker at "
+                f"{servers} within {timeout_s:g} s; check that the broker runs and is reachable",
+                servers,
+                event.event_id,
+            ) from None
 
     async def close(self) -> None:
         async with self._lock:

@@ -31,7 +31,7 @@ from modelrouter.agents import (
     PerformanceMonitor,
     RateLimiter,
 )
-from modelrouter.schemas import Settings
+from modelrouter.schemas import BrokerUnavailableError, Settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -184,3 +184,19 @@ async def test_the_shipped_enhanced_optimizer_falls_back_too(settings: Settings)
         assert api_assignment.role_type == "developer" and api_assignment.fallback_used
     finally:
         await optimizer.close()
+
+
+async def test_reporting_to_a_silent_broker_raises_naming_the_broker(
+    settings: Settings, silent_server: str
+) -> None:
+    # A report's publisher starts lazily; a broker that never answers is named, not a bare timeout.
+    monitor = PerformanceMonitor(settings.model_copy(update={"bootstrap_servers": silent_server}))
+    monitor._publisher._start_timeout_s = 0.5  # the default 10 s, shortened for the test
+    data = {"success": True, "latency_ms": 10.0, "cost": 0.01, "input_tokens": 1, "output_tokens": 1}
+    try:
+        with pytest.raises(
+            BrokerUnavailableError, match=rf"broker at {silent_server} did not answer within 0.5 s"
+        ):
+            await monitor.record(AgentType.SA, "t1", "gpt-4o", data)
+    finally:
+        await monitor.close()
