@@ -114,7 +114,7 @@ class Failover(_Event):
     reason: Annotated[FailoverReason, Field(strict=False)]
     # Addition to the v1 contract (docs/design.md): the provider's retry-after, for reason
     # rate_limited; the original model's cooldown lasts this long (default_cooldown_s without it).
-    retry_after_s: NonNegFloat | None = None
+    retry_after_s: RetryAfterSeconds | None = None
 
     @property
     def key(self) -> str:

@@ -159,8 +159,12 @@ _LATEST_S = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()  # dateti
 
 
 def _dt(epoch_s: float | None) -> datetime | None:
-    # Clamped: an event of 9999-12-31 plus its retry_after would be past the last datetime.
-    return None if epoch_s is None else datetime.fromtimestamp(min(epoch_s, _LATEST_S), UTC)
+    return None if epoch_s is None else _clamped(epoch_s)
+
+
+def _clamped(epoch_s: float) -> datetime:
+    # An event of 9999-12-31 plus its retry_after (or demotion) would be past the last datetime.
+    return datetime.fromtimestamp(min(epoch_s, _LATEST_S), UTC)
 
 
 def scorecard(
@@ -169,7 +173,7 @@ def scorecard(
     """The compact record selection reads: recent stats plus cooldown and failure streak."""
     h = health or ModelHealth()
     wall = now.timestamp()
-    demoted = {a: datetime.fromtimestamp(e, UTC) for a, e in sorted(h.demoted_until.items()) if e > wall}
+    demoted = {a: _clamped(e) for a, e in sorted(h.demoted_until.items()) if e > wall}
     if stats is None or stats.requests == 0:
         return Scorecard(
             model_id=model_id,

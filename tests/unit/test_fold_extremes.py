@@ -17,6 +17,7 @@ from modelrouter.schemas import (
     Failover,
     FailoverReason,
     InvalidEventError,
+    QualityReported,
     RateLimited,
     TaskCompleted,
     WindowSummary,
@@ -81,14 +82,25 @@ _failover = st.builds(
     original_model=_ids,
     alternative_model=_ids,
     reason=st.sampled_from(FailoverReason),
+    retry_after_s=st.none() | _bounded(MAX_RETRY_AFTER_S),
 )
-_events = st.lists(st.one_of(_task_completed, _rate_limited, _failover), min_size=1, max_size=40)
+_quality_reported = st.builds(
+    QualityReported,
+    occurred_at=_times,
+    agent_type=_agents,
+    task_id=st.just("t"),
+    model_id=_ids,
+    quality_score=_bounded(1.0),
+)
+_events = st.lists(
+    st.one_of(_task_completed, _rate_limited, _failover, _quality_reported), min_size=1, max_size=40
+)
 
 
 @settings(max_examples=150, deadline=None)
 @given(events=_events, copies=st.sampled_from([1, 30]))
 def test_any_valid_events_fold_encode_and_summarise(
-    events: list[TaskCompleted | RateLimited | Failover], copies: int
+    events: list[TaskCompleted | RateLimited | Failover | QualityReported], copies: int
 ) -> None:
     # `copies` repeats the batch so sums of maximal values pass 2**64 inside one bucket.
     items = [("t:0", i, ev) for i, ev in enumerate(events * copies)]
@@ -110,11 +122,30 @@ def test_any_valid_events_fold_encode_and_summarise(
             assert summary.requests == stats.requests
     health = ModelHealth()
     for i, ev in enumerate(events * copies):
-        if isinstance(ev, TaskCompleted | RateLimited):
+        if isinstance(ev, TaskCompleted | RateLimited | Failover):
             fold_health(health, ev, "t:0", i, 30.0)
     assert health_from_bytes(health_to_bytes(health)) == health
     card = scorecard("gpt-4o", BucketStats(), health, datetime.now(UTC))
     assert card.failure_streak == health.failure_streak
+
+
+def test_health_at_the_end_of_time_makes_a_scorecard() -> None:
+    last = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+    health = ModelHealth()
+    events: list[RateLimited | Failover] = [
+        RateLimited(
+            occurred_at=last, agent_type="SA", model_id="m", provider="p", retry_after_s=MAX_RETRY_AFTER_S
+        ),
+        Failover(
+            occurred_at=last, agent_type="SA", task_id="t", original_model="m", alternative_model="n",
+            reason=FailoverReason.QUALITY,
+        ),
+    ]  # fmt: skip
+    for i, ev in enumerate(events):
+        assert fold_health(health, ev, "t:0", i, 30.0)
+    card = scorecard("m", BucketStats(), health, datetime.now(UTC))
+    assert card.cooldown_until == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert card.demoted_until == {"SA": datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)}
 
 
 def test_sums_beyond_64_bits_survive_encoding_exactly() -> None:
