@@ -98,6 +98,7 @@ class DeadLetters:
     with a log line and kept in `skipped` (the latest few) and `skipped_count`."""
 
     send: Callable[[bytes | None, bytes], Awaitable[Any]]
+    on_skip: Callable[[SkippedRecord], None] | None = None  # e.g. keep it in the worker's state
     skipped: deque[SkippedRecord] = field(default_factory=lambda: deque(maxlen=_RECENT_SKIPS))
     skipped_count: int = 0
 
@@ -125,3 +126,5 @@ class DeadLetters:
                 offset,
                 skip.reason,
             )
+            if self.on_skip is not None:
+                self.on_skip(skip)

@@ -26,6 +26,7 @@ __all__ = [
     "health_key",
     "partition_clock_key",
     "position_key",
+    "skipped_key",
 ]
 
 # Every batch rewrites the keys it touched, so a changelog holds many versions of each key.
@@ -65,6 +66,11 @@ def partition_clock_key(partition: int) -> bytes:
 
 def position_key(partition: int) -> bytes:
     return dumps(["position", partition])
+
+
+def skipped_key(topic: str, partition: int, offset: int) -> bytes:
+    """An invalid record whose dead letter Kafka refused: its reason is kept in `health`."""
+    return dumps(["skipped", topic, partition, offset])
 
 
 class FoldTables:

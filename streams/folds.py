@@ -29,13 +29,15 @@ from modelrouter.schemas import (
     QualityReported,
     Settings,
     TopicName,
+    dumps,
 )
 
+from .batching import PartitionEvent, as_current_event
 from .bucket_cache import BucketCache
 from .buckets import BucketStats, FoldTally, fold_batch, to_bytes
-from .dead_letters import DeadLetters
+from .dead_letters import DeadLetters, SkippedRecord
 from .durable_table import partition_of
-from .fold_tables import FoldTables, bucket_key
+from .fold_tables import FoldTables, bucket_key, skipped_key
 from .model_health import HealthEvent, ModelHealth, fold_health
 from .record_sender import RecordSender
 from .stored_index import StoredIndex
@@ -82,11 +84,21 @@ class PartitionFolds:
         self.rekeyed_name = settings.topic(REKEYED)
         self._owners: dict[str, int] = {}  # key -> its partition (murmur2 is pure Python: cached)
         dead_letter_name = settings.topic(TopicName.DEAD_LETTER)
-        self.dead_letters = DeadLetters(lambda key, value: sender.send(dead_letter_name, key, value))
+        self.dead_letters = DeadLetters(
+            lambda key, value: sender.send(dead_letter_name, key, value), on_skip=self._keep_skip
+        )
         self.counters = FoldCounters()
         self.tally = FoldTally()
         self.cooldown_changed: set[str] = set()
         self.inputs = InputClocks()
+
+    def _keep_skip(self, skip: SkippedRecord) -> None:
+        """A record that is in no topic but its own, kept in the partition's `health` table
+        (its changelog write goes out with the next batch's)."""
+        with as_current_event(PartitionEvent(self.failover_in_name, skip.partition)):
+            self.tables.health[skipped_key(skip.topic, skip.partition, skip.offset)] = dumps(
+                {"reason": skip.reason}
+            )
 
     def start_reading(self) -> None:
         """Called when an assignment's restored tables are ready to fold: drop the decoded

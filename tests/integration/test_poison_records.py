@@ -128,3 +128,13 @@ async def test_poison_records_are_dead_lettered_or_skipped_and_folding_goes_on(
     assert len(await dead_letters(settings)) == 6
     assert "skipped record" not in again.log_text()
     assert again.alive
+    # The skip is also in the worker's own state (its health table), position and reason.
+    skips = [
+        (loads(k), loads(v))
+        for k, v in await read_topic(settings, f"{settings.worker_id}-health-changelog")
+        if k is not None and v is not None and loads(k)[0] == "skipped"
+    ]
+    assert len(skips) == 1, skips
+    (key, value) = skips[0]
+    assert key[1] == settings.topic("task-completed") and f":{key[2]} at offset {key[3]}" in skip_line
+    assert "MessageSizeTooLargeError" in value["reason"]
