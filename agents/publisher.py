@@ -199,6 +199,8 @@ class EventPublisher(AsyncResource):
         def fail(cause: BaseException | None) -> None:
             self._pending.pop(delivery, None)
             expiry.cancel()
+            if delivery.done():  # cancelled by its waiter (e.g. a shorter timeout of its own)
+                return
             error = self._not_delivered(event, "was not confirmed", cause)
             delivery.set_exception(error)
             if report_at_close:
@@ -225,6 +227,7 @@ class EventPublisher(AsyncResource):
 
         expiry = asyncio.get_running_loop().call_later(self._settings.delivery_timeout_s, expire)
         self._pending[delivery] = fail
+        delivery.add_done_callback(lambda d: self._pending.pop(d, None) if d.cancelled() else None)
         queued.add_done_callback(done)
         return delivery
 
