@@ -83,9 +83,9 @@ class PartitionFolds:
         self.failover_in_name = settings.topic(FAILOVER_IN)
         self.rekeyed_name = settings.topic(REKEYED)
         self._owners: dict[str, int] = {}  # key -> its partition (murmur2 is pure Python: cached)
-        dead_letter_name = settings.topic(TopicName.DEAD_LETTER)
+        self.dead_letter_name = settings.topic(TopicName.DEAD_LETTER)
         self.dead_letters = DeadLetters(
-            lambda key, value: sender.send(dead_letter_name, key, value), on_skip=self._keep_skip
+            lambda key, value: sender.send(self.dead_letter_name, key, value), on_skip=self._keep_skip
         )
         self.counters = FoldCounters()
         self.tally = FoldTally()

@@ -112,7 +112,7 @@ class _RawFetcher:
     def __init__(self, settings: Settings, max_bytes: int) -> None:
         self._client = AIOKafkaClient(
             **settings.aiokafka_kwargs(),
-            client_id=f"{settings.app_id}-unreadable",
+            client_id=f"{settings.worker_id}-unreadable",
             request_timeout_ms=_FETCH_TIMEOUT_MS,
         )
         self._max_bytes = max_bytes
