@@ -35,15 +35,15 @@ public class Acls {
             admin.load(in);
         }
         String prefix = args[1];
-        String appId = args[2];
+        String workerId = args[2];  // Settings.worker_id: the stem of the workers' groups and internal topics
         ResourceType topic = ResourceType.TOPIC;
         PatternType literal = PatternType.LITERAL;
         PatternType prefixed = PatternType.PREFIXED;
 
         // worker: every contract topic, its own internal topics (changelogs) and groups.
         allow("worker", topic, prefix, prefixed, AclOperation.ALL);
-        allow("worker", topic, appId, prefixed, AclOperation.ALL);
-        allow("worker", ResourceType.GROUP, appId, prefixed, AclOperation.ALL);
+        allow("worker", topic, workerId, prefixed, AclOperation.ALL);
+        allow("worker", ResourceType.GROUP, workerId, prefixed, AclOperation.ALL);
         allow("worker", ResourceType.CLUSTER, "kafka-cluster", literal,
             AclOperation.DESCRIBE, AclOperation.IDEMPOTENT_WRITE);
 

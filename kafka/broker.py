@@ -85,6 +85,12 @@ class BrokerConfig:
     cluster_size: int = 1
 
     @property
+    def worker_id(self) -> str:
+        """The stem of the workers' groups and internal topics: Settings.worker_id's rule
+        (app_id alone with the default prefix, else prefix + app_id)."""
+        return self.app_id if self.topic_prefix == "modelrouter." else f"{self.topic_prefix}{self.app_id}"
+
+    @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
@@ -407,7 +413,7 @@ def grant_acls(java: str, cfg: BrokerConfig, pw: dict[str, str]) -> None:
             str(ACLS_PROGRAM),
             str(cfg.secure_dir / "admin.properties"),
             cfg.topic_prefix,
-            cfg.app_id,
+            cfg.worker_id,
         ],
         capture_output=True,
         text=True,
@@ -416,7 +422,7 @@ def grant_acls(java: str, cfg: BrokerConfig, pw: dict[str, str]) -> None:
     )
     if proc.returncode != 0:
         raise BrokerError(f"granting the ACLs failed: {redact(proc.stdout + proc.stderr, pw)[-2000:]}")
-    done.write_text(f"{cfg.topic_prefix} {cfg.app_id}\n")
+    done.write_text(f"{cfg.topic_prefix} {cfg.worker_id}\n")
 
 
 def up(nodes: list[BrokerConfig]) -> int:

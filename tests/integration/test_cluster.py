@@ -157,7 +157,7 @@ async def test_killing_a_leading_broker_loses_and_doubles_nothing(
             await ask_once(client, answers)
         assert any(ok for _, ok in answers), worker.log_text()[-3000:]
         # faust's changelogs take MODELROUTER_REPLICATION_FACTOR too (streams/app.py).
-        assert await replication(s, f"{s.app_id}-buckets-changelog") == {(3, 3)}
+        assert await replication(s, f"{s.worker_id}-buckets-changelog") == {(3, 3)}
         asking = asyncio.create_task(ask(client))
         watching = asyncio.create_task(watch_folds())
         killed_at = 0.0

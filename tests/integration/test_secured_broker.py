@@ -219,7 +219,7 @@ async def test_agent_cannot_read_the_tables_and_reader_cannot_publish(
     secure_dir: Path, tmp_path: Path
 ) -> None:
     worker_s = as_user(secure_dir, "worker", tmp_path)
-    changelog = f"{APP}-acl-buckets-changelog"
+    changelog = f"{PREFIX}{APP}-acl-buckets-changelog"  # under the worker id (Settings.worker_id)
     await ensure_topics(worker_s, [TopicSpec(changelog, 1, True, None)])
     producer = AIOKafkaProducer(**worker_s.aiokafka_kwargs())
     await producer.start()
