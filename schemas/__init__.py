@@ -13,6 +13,7 @@ from .codec import (
     loads,
 )
 from .deadletter import DeadLetter, payload_text
+from .decisions import CandidateRecord, DecisionInputs, DecisionPolicy, DecisionRecord
 from .errors import (
     APIModelError,
     BrokerUnavailableError,
@@ -65,9 +66,13 @@ __all__ = [
     "Alternative",
     "BaseAssignment",
     "BrokerUnavailableError",
+    "CandidateRecord",
     "ConfigurationError",
     "Constraints",
     "DeadLetter",
+    "DecisionInputs",
+    "DecisionPolicy",
+    "DecisionRecord",
     "ErrorDetail",
     "ErrorReply",
     "Event",

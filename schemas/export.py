@@ -9,6 +9,7 @@ import orjson
 from pydantic import TypeAdapter
 
 from .deadletter import DeadLetter
+from .decisions import DecisionRecord
 from .events import Event, Failover, QualityReported, RateLimited, TaskCompleted
 from .registry import ModelSpec
 from .selection import Reply, Request, SelectionReply, SelectionRequest, SummaryReply, SummaryRequest
@@ -34,6 +35,7 @@ _RECORDS: dict[str, Any] = {
     "window-summary": WindowSummary,
     "scorecard": Scorecard,
     "dead-letter": DeadLetter,
+    "decision": DecisionRecord,
 }
 
 

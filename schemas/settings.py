@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     scorecard_window_s: int = Field(
         300, ge=1, le=86_400, description="trailing window of the stats a scorecard carries"
     )
+    # Exploration (docs/evaluation.md): an exploring request gives every eligible candidate at
+    # least this probability, so the logged traffic can evaluate policies that choose otherwise.
+    explore_floor: float = Field(
+        0.02, ge=0, le=1, description="minimum probability of each eligible model when exploring"
+    )
+    explore_half_life_s: float = Field(
+        3600.0, gt=0, description="age at which a scorecard's evidence counts half when exploring"
+    )
 
     compression: Compression = Field(
         "none", description="codec of the batches this process produces (every reader decodes all five)"

@@ -22,6 +22,9 @@ class TopicName(StrEnum):
     # Added to the v1 contract: per-model Scorecards (key model_id, compacted), read in full
     # by every selection responder and by HealthChecker/RateLimiter.
     SCORECARDS = "scorecards"
+    # Added: one DecisionRecord per selection reply (key request_id), kept as long as the
+    # events, so a policy can be evaluated on the logged traffic (docs/evaluation.md).
+    DECISIONS = "decisions"
 
 
 EVENT_TOPICS = (TopicName.TASK_COMPLETED, TopicName.RATE_LIMITED, TopicName.FAILOVER)
@@ -62,6 +65,7 @@ def topic_specs(settings: Settings) -> dict[TopicName, TopicSpec]:
         TopicName.SELECTION_REPLIES: spec(TopicName.SELECTION_REPLIES, p, False, short),
         TopicName.SUMMARIES: spec(TopicName.SUMMARIES, p, True, None),
         TopicName.SCORECARDS: spec(TopicName.SCORECARDS, 1, True, None),
+        TopicName.DECISIONS: spec(TopicName.DECISIONS, p, False, event_retention),
         TopicName.DEAD_LETTER: spec(
             TopicName.DEAD_LETTER, p, False, int(settings.dead_letter_retention_hours * hour_ms)
         ),

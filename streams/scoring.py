@@ -12,10 +12,12 @@ A quality/cost failover away from a model lowers its score for that agent type
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from functools import cached_property
 from types import MappingProxyType
 from typing import Literal, get_args
 
@@ -31,6 +33,7 @@ from modelrouter.schemas import (
     Scorecard,
     SelectionReply,
     SelectionRequest,
+    Settings,
 )
 from modelrouter.schemas.health import (
     Circuit,
@@ -43,7 +46,19 @@ from modelrouter.schemas.health import (
 )
 from modelrouter.schemas.registry import TIER_ORDER, tier_rank
 
-__all__ = ["DEFAULT_PARAMS", "STRATEGIES", "ScoringParams", "Strategy", "Weights", "select"]
+__all__ = [
+    "DEFAULT_PARAMS",
+    "STRATEGIES",
+    "CandidateTerms",
+    "Decision",
+    "ScoringParams",
+    "Strategy",
+    "Weights",
+    "decide",
+    "explore_betas",
+    "params_hash",
+    "select",
+]
 
 # SelectionRequest.strategy's values (a test pins the two together).
 Strategy = Literal["balanced", "cost", "latency", "quality"]
@@ -90,8 +105,9 @@ class ScoringParams:
     fallback_bonus: float = 0.03
     # A half-open model that is not this request's probe still competes, at this fraction of its score.
     half_open_factor: float = 0.5
-    # Exploration (request.explore) draws success from the Beta posterior; the evidence is capped so
-    # the posterior never gets so sharp that exploration stops (old evidence counts for less: a decay).
+    # Exploration (request.explore) draws success, quality and latency from Beta posteriors; the
+    # evidence is capped so a posterior never gets so sharp that exploration stops, and halves
+    # with every `explore_half_life_s` of its scorecard's age (old evidence decays).
     explore_evidence_cap: float = 100.0
     # A model below the assigned tier joins the band when, over at least this many calls each, its
     # quality mean is at least the primary's.
@@ -99,6 +115,12 @@ class ScoringParams:
     # Subtracted from the score of a model demoted for the request's agent type (a quality or cost
     # failover away from it): more than primary_bonus, so an equal peer overtakes a demoted primary.
     demotion_penalty: float = 0.15
+    explore_half_life_s: float = 3600.0
+    # The calls the quality and latency priors are worth when exploring (success's are alpha + beta).
+    explore_prior_calls: float = 10.0
+    # An exploring request gives each eligible candidate at least this probability (a uniform
+    # pick with probability floor x candidates), so the logged traffic supports other policies.
+    explore_floor: float = 0.02
     health: HealthParams = field(default_factory=HealthParams)
 
     def __post_init__(self) -> None:
@@ -111,6 +133,32 @@ class ScoringParams:
             raise ConfigurationError("success_alpha, success_beta and explore_evidence_cap must be > 0")
         if self.latency_floor_ms <= 0 or self.cost_floor_usd <= 0:
             raise ConfigurationError("latency_floor_ms and cost_floor_usd must be > 0")
+        if self.explore_half_life_s <= 0 or self.explore_prior_calls <= 0:
+            raise ConfigurationError("explore_half_life_s and explore_prior_calls must be > 0")
+        if not 0.0 <= self.explore_floor <= 1.0:
+            raise ConfigurationError(f"explore_floor must be within 0..1, got {self.explore_floor}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScoringParams:
+        """Selection's tuning from a worker's settings (circuit_* and explore_* fields)."""
+        return cls(
+            health=HealthParams.from_settings(settings),
+            explore_floor=settings.explore_floor,
+            explore_half_life_s=settings.explore_half_life_s,
+        )
+
+
+def params_hash(params: ScoringParams) -> str:
+    """16 hex digits naming `params` exactly: equal parameters hash alike in any process."""
+    parts = []
+    for f in fields(params):
+        value = getattr(params, f.name)
+        if f.name == "weights":
+            value = sorted((k, (w.success, w.quality, w.latency, w.cost)) for k, w in value.items())
+        elif f.name == "health":
+            value = [(h.name, getattr(value, h.name)) for h in fields(value)]
+        parts.append((f.name, value))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
 DEFAULT_PARAMS = ScoringParams()
@@ -130,7 +178,10 @@ class _Candidate:
     half_open: bool
     probe: bool
     demoted: bool = False
-    sample: float | None = None  # Thompson draw, when exploring
+    evidence: float = -1.0  # calls counted when exploring (capped, decayed by age); -1: not yet
+    sample: float | None = None  # Thompson draws, when exploring
+    quality_sample: float | None = None
+    latency_sample: float | None = None
     latency: float = 0.0
     cost: float = 0.0
     score: float = 0.0
@@ -149,12 +200,90 @@ class _Candidate:
             out["p95_ms"] = self.p95_ms
         if self.sample is not None:
             out["success_sample"] = self.sample
+        if self.quality_sample is not None:
+            out["quality_sample"] = self.quality_sample
+        if self.latency_sample is not None:
+            out["latency_sample"] = self.latency_sample
         if self.half_open:
             out["half_open"] = 1.0
             out["probe"] = 1.0 if self.probe else 0.0
         if self.demoted:
             out["demoted"] = 1.0
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateTerms:
+    """What one eligible candidate was scored on, enough to score it again under other weights
+    or to estimate how often an exploring policy picks it (modelrouter.streams.propensity)."""
+
+    model_id: str
+    score: float
+    success: float  # posterior mean
+    quality: float
+    latency: float
+    cost: float
+    preference: float
+    penalty: float  # 1, or half_open_factor for a half-open model that is not this request's probe
+    evidence: float  # calls counted when exploring
+    successes_counted: float
+    quality_known: bool
+    latency_known: bool
+    probe: bool
+    expected_cost_usd: float
+    p95_ms: float | None
+    requests: int
+    successes: int
+    stats_age_ms: float | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A selection reply and what it was decided on: the candidates the choice was made among
+    (the band's, or out of it the group the order picked from) in model_id order, which one
+    was chosen (None for a fallback), and whether the exploration floor picked it."""
+
+    reply: SelectionReply
+    strategy: Strategy
+    explore: bool
+    chosen: int | None
+    floor_pick: bool
+    _scored: tuple[_Candidate, ...] = ()
+    _params: ScoringParams | None = None
+    floor: float = 0.0  # the exploration floor this choice was made with (0: none)
+
+    @cached_property
+    def candidates(self) -> tuple[CandidateTerms, ...]:
+        """Built when first asked (by the decisions log, after the reply), not on the reply's path."""
+        params = self._params if self._params is not None else DEFAULT_PARAMS
+        return tuple(_terms(c, self.reply.decided_at, params) for c in self._scored)
+
+
+def explore_betas(t: CandidateTerms, params: ScoringParams) -> tuple[tuple[float, float], ...]:
+    """The Beta(a, b) that exploration draws success, quality and latency from for `t`."""
+    return _betas(
+        t.evidence, t.successes_counted, t.quality, t.quality_known, t.latency, t.latency_known, params
+    )
+
+
+def _betas(
+    n: float,
+    successes: float,
+    quality: float,
+    quality_known: bool,
+    latency: float,
+    latency_known: bool,
+    params: ScoringParams,
+) -> tuple[tuple[float, float], ...]:
+    k = params.explore_prior_calls
+    q0, l0 = params.quality_prior, params.latency_prior_score
+    qn = n if quality_known else 0.0
+    ln = n if latency_known else 0.0
+    return (
+        (successes + params.success_alpha, n - successes + params.success_beta),
+        (quality * qn + q0 * k, (1.0 - quality) * qn + (1.0 - q0) * k),
+        (latency * ln + l0 * k, (1.0 - latency) * ln + (1.0 - l0) * k),
+    )
 
 
 def select(
@@ -167,10 +296,23 @@ def select(
 ) -> SelectionReply:
     """Pick a model for `request` from `registry`, judged on `scorecards` (keyed by model_id) at `now`.
 
-    Ranks by `request.strategy`; with `request.explore`, samples success from `rng` (a fresh
-    unseeded one when None). Raises APIModelError when nothing passes and the request has no
-    base assignment to fall back to.
+    Ranks by `request.strategy`; with `request.explore`, samples success, quality and latency
+    from `rng` (a fresh unseeded one when None) and keeps each candidate a floor probability.
+    Raises APIModelError when nothing passes and the request has no base assignment to fall
+    back to.
     """
+    return decide(request, registry, scorecards, now, rng, params).reply
+
+
+def decide(
+    request: SelectionRequest,
+    registry: Mapping[str, ModelSpec],
+    scorecards: Mapping[str, Scorecard],
+    now: datetime,
+    rng: random.Random | None = None,
+    params: ScoringParams = DEFAULT_PARAMS,
+) -> Decision:
+    """`select`, and the terms of its decision (for the decisions log and its evaluation)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     weights = params.weights[request.strategy]  # every strategy is there: ScoringParams checks
@@ -202,20 +344,32 @@ def select(
         candidates.append(_candidate(spec, card, cost_usd, breaker.state, request, base, params, now))
 
     if not candidates:
-        return _fallback(request, registry, scorecards, rejected, now)
-    if request.explore:
-        _thompson(candidates, rng if rng is not None else random.Random(), params)  # noqa: S311 - not crypto
+        reply = _fallback(request, registry, scorecards, rejected, now)
+        return Decision(reply, request.strategy, request.explore, None, False)
     pool = candidates if band is None else [c for c in candidates if band.admits(c)]
     left = "" if band is None or pool else _left_band(band, band_rejected, cons)
+    in_pool = {id(c) for c in pool}
+    rest = [c for c in candidates if id(c) not in in_pool]
+    for group in (pool, rest):  # latency and cost score relative to the best of their own group
+        if group:
+            _relative_terms(group, params)
+    if request.explore:
+        rng = rng if rng is not None else random.Random()  # noqa: S311 - not crypto
+        _thompson(candidates, rng, now, params)
+    floor, floor_pick = 0.0, False
     if pool:
         _score(pool, weights, params)
         ranked = sorted(pool, key=lambda c: (-c.score, c.spec.model_id))
         # A half-open model on its probe request goes first whatever its score (health.is_probe).
         best = next((c for c in ranked if c.probe), ranked[0])
+        # Exploring: with probability floor x K a uniform pick (model_id order: a seed draws the same).
+        if request.explore and not best.probe and params.explore_floor > 0 and rng is not None:
+            floor = params.explore_floor
+            if rng.random() < min(1.0, floor * len(pool)):
+                best, floor_pick = pool[rng.randrange(len(pool))], True
+        choices = pool
     else:
         ranked = []
-    in_pool = {id(c) for c in pool}
-    rest = [c for c in candidates if id(c) not in in_pool]
     if rest and band is not None:
         _score(rest, weights, params)
         # Out of the band: the base assignment's fallback first, then the nearest tier down.
@@ -223,14 +377,21 @@ def select(
             key=lambda c: (c.spec.model_id != band.fallback, -band.rank(c.spec), -c.score, c.spec.model_id)
         )
     if not pool:
+        assert band is not None  # without a band every candidate is in the pool
         best = rest[0]
-    return SelectionReply(
+        # What the choice was among: rest[0]'s group (the fallback alone, or one tier by score).
+        order = (best.spec.model_id != band.fallback, band.rank(best.spec))
+        choices = [c for c in candidates if (c.spec.model_id != band.fallback, band.rank(c.spec)) == order]
+    reasoning = _explain(best, [*ranked, *rest], base, request.strategy, band, left, len(rest))
+    if floor_pick:
+        reasoning += f"; explored: floor pick, uniform over {len(pool)} candidates"
+    reply = SelectionReply(
         request_id=request.request_id,
         selected_model_id=best.spec.model_id,
         provider=best.spec.provider,
         endpoint=best.spec.endpoint,
         score=best.score,
-        reasoning=_clip(_explain(best, [*ranked, *rest], base, request.strategy, band, left, len(rest))),
+        reasoning=_clip(reasoning),
         factors=best.factors(),
         alternatives=tuple(
             Alternative(model_id=c.spec.model_id, score=c.score) for c in [*ranked, *rest] if c is not best
@@ -239,6 +400,34 @@ def select(
         fallback_used=False,
         stats_age_ms=_age_ms(best.card, now),
         decided_at=now,
+    )
+    chosen = choices.index(best)
+    return Decision(
+        reply, request.strategy, request.explore, chosen, floor_pick, tuple(choices), params, floor
+    )
+
+
+def _terms(c: _Candidate, now: datetime, params: ScoringParams) -> CandidateTerms:
+    evidence = _evidence(c, now, params)
+    return CandidateTerms(
+        model_id=c.spec.model_id,
+        score=c.score,
+        success=c.success,
+        quality=c.quality,
+        latency=c.latency,
+        cost=c.cost,
+        preference=c.preference - (params.demotion_penalty if c.demoted else 0.0),
+        penalty=params.half_open_factor if c.half_open and not c.probe else 1.0,
+        evidence=evidence,
+        successes_counted=_counted(c),
+        quality_known=_quality_known(c),
+        latency_known=c.p95_ms is not None,
+        probe=c.probe,
+        expected_cost_usd=c.cost_usd,
+        p95_ms=c.p95_ms,
+        requests=c.requests,
+        successes=c.successes,
+        stats_age_ms=_age_ms(c.card, now),
     )
 
 
@@ -328,17 +517,43 @@ def _candidate(
     )
 
 
-def _thompson(candidates: list[_Candidate], rng: random.Random, params: ScoringParams) -> None:
-    """Replace each candidate's success estimate by a draw from its Beta posterior."""
-    cap = params.explore_evidence_cap
+def _thompson(candidates: list[_Candidate], rng: random.Random, now: datetime, params: ScoringParams) -> None:
+    """Draw each candidate's success, quality and latency score from its Beta posterior."""
     for c in candidates:  # in model_id order, so a seed gives the same draws
-        scale = cap / c.requests if c.requests > cap else 1.0
-        a = c.successes * scale + params.success_alpha
-        b = (c.requests - c.successes) * scale + params.success_beta
-        c.sample = rng.betavariate(a, b)
+        (sa, sb), (qa, qb), (la, lb) = _betas(
+            _evidence(c, now, params),
+            _counted(c),
+            c.quality,
+            _quality_known(c),
+            c.latency,
+            c.p95_ms is not None,
+            params,
+        )
+        c.sample = rng.betavariate(sa, sb)
+        c.quality_sample = rng.betavariate(qa, qb)
+        c.latency_sample = rng.betavariate(la, lb)
 
 
-def _score(candidates: list[_Candidate], w: Weights, params: ScoringParams) -> None:
+def _evidence(c: _Candidate, now: datetime, params: ScoringParams) -> float:
+    """The calls exploration counts: capped, halved per half-life of the scorecard's age (kept:
+    only exploring requests and the decisions log, after the reply, need it)."""
+    if c.evidence < 0:
+        age_s = (_age_ms(c.card, now) or 0.0) / 1000.0
+        decay = 0.5 ** (age_s / params.explore_half_life_s)
+        c.evidence = min(float(c.requests), params.explore_evidence_cap) * decay if c.requests else 0.0
+    return c.evidence
+
+
+def _counted(c: _Candidate) -> float:
+    return c.successes * (c.evidence / c.requests) if c.requests else 0.0
+
+
+def _quality_known(c: _Candidate) -> bool:
+    return c.card is not None and c.card.quality_mean is not None
+
+
+def _relative_terms(candidates: list[_Candidate], params: ScoringParams) -> None:
+    """Latency and cost score relative to the best candidate (1 = best, 0.5 = twice the best)."""
     known = [c.p95_ms for c in candidates if c.p95_ms is not None]
     fastest = min(known) + params.latency_floor_ms if known else 0.0
     cheapest = min(c.cost_usd for c in candidates) + params.cost_floor_usd
@@ -347,15 +562,16 @@ def _score(candidates: list[_Candidate], w: Weights, params: ScoringParams) -> N
             params.latency_prior_score if c.p95_ms is None else fastest / (c.p95_ms + params.latency_floor_ms)
         )
         c.cost = cheapest / (c.cost_usd + params.cost_floor_usd)
+
+
+def _score(candidates: list[_Candidate], w: Weights, params: ScoringParams) -> None:
+    # The same sum, in the same order, as streams.propensity's vectorised scores.
+    for c in candidates:
         success = c.success if c.sample is None else c.sample
-        score = (
-            w.success * success
-            + w.quality * c.quality
-            + w.latency * c.latency
-            + w.cost * c.cost
-            + c.preference
-            - (params.demotion_penalty if c.demoted else 0.0)
-        )
+        quality = c.quality if c.quality_sample is None else c.quality_sample
+        latency = c.latency if c.latency_sample is None else c.latency_sample
+        score = w.success * success + w.quality * quality + w.latency * latency
+        score = score + w.cost * c.cost + c.preference - (params.demotion_penalty if c.demoted else 0.0)
         c.score = score * params.half_open_factor if c.half_open and not c.probe else score
 
 
@@ -478,7 +694,10 @@ def _explain(
         which = "primary" if best.spec.model_id == base.primary_model else "fallback"
         parts.append(f"{which} of role {base.role_type}")
     if best.sample is not None:
-        parts.append(f"explored: sampled success {best.sample:.2f}")
+        parts.append(
+            f"explored: sampled success {best.sample:.2f}, quality {best.quality_sample or 0:.2f}, "
+            f"latency {best.latency_sample or 0:.2f}"
+        )
     if best.probe:
         parts.append(f"circuit half-open ({best.spec.model_id} tripped): this request is its probe")
     elif best.half_open:

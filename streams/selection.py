@@ -44,11 +44,11 @@ from modelrouter.schemas import (
     loads,
     utc_now,
 )
-from modelrouter.schemas.health import HealthParams
 from modelrouter.schemas.selection import TopicStr
 
 from .dead_letters import bounded_dead_letter
-from .scoring import ScoringParams, select
+from .decision_publisher import DecisionPublisher, PendingDecision
+from .scoring import ScoringParams, decide
 from .summary_queries import BucketIndex
 
 __all__ = ["Answer", "ResponderStats", "SelectionResponder", "register_selection", "scoring_params"]
@@ -66,7 +66,7 @@ _COMMIT_EVERY_S = 0.5
 
 def scoring_params(settings: Settings) -> ScoringParams:
     """Selection's tuning from the worker's settings (the circuit_* fields)."""
-    return ScoringParams(health=HealthParams.from_settings(settings))
+    return ScoringParams.from_settings(settings)
 
 
 AnyReply = SelectionReply | SummaryReply | ErrorReply
@@ -80,6 +80,7 @@ class Answer:
     reply_to: str | None
     reply: AnyReply | None
     error: str = ""
+    decision: PendingDecision | None = None  # to log on the decisions topic once replied
 
 
 @dataclass
@@ -181,6 +182,7 @@ class SelectionResponder:
         self._producer: AIOKafkaProducer | None = None
         self._slow_sends: set[asyncio.Task[None]] = set()
         self.stats = ResponderStats()
+        self.decisions = DecisionPublisher(settings, self._params)
 
     async def start(self) -> None:
         """Read the three topics in full and connect the producer; returns when all are ready."""
@@ -195,6 +197,7 @@ class SelectionResponder:
         )
         await producer.start()
         self._producer = producer
+        await self.decisions.start()
         try:
             async with asyncio.TaskGroup() as group:  # one failing cancels the others
                 for view in (self.registry, self.scorecards, self.summaries):
@@ -210,6 +213,7 @@ class SelectionResponder:
         )
 
     async def stop(self) -> None:
+        await self.decisions.stop()
         for task in list(self._slow_sends):
             task.cancel()
         await asyncio.gather(*self._slow_sends, return_exceptions=True)
@@ -231,16 +235,26 @@ class SelectionResponder:
             request_id, reply_to = address
             return Answer(reply_to, _error(request_id, "invalid_request", str(exc)))
         if isinstance(request, SelectionRequest):
-            return Answer(request.reply_to, self._select(request, now))
+            return self._select(request, now)
         return Answer(request.reply_to, self._buckets.reply(request, now))
 
-    def _select(self, request: SelectionRequest, now: datetime) -> SelectionReply | ErrorReply:
+    def _select(self, request: SelectionRequest, now: datetime) -> Answer:
         # Seeded by the request: an exploring request draws the same on every worker and in tests.
         rng = random.Random(request.request_id) if request.explore else None  # noqa: S311 - not crypto
+        registry, scorecards = self.registry, self.scorecards
         try:
-            return select(request, self.registry.items(), self.scorecards.items(), now, rng, self._params)
+            decision = decide(request, registry.items(), scorecards.items(), now, rng, self._params)
         except APIModelError as exc:
-            return _error(request.request_id, "no_candidate", str(exc))
+            return Answer(request.reply_to, _error(request.request_id, "no_candidate", str(exc)))
+        pending = PendingDecision(
+            request,
+            decision,
+            dict(registry.positions),
+            registry.version,
+            dict(scorecards.positions),
+            scorecards.version,
+        )
+        return Answer(request.reply_to, decision.reply, decision=pending)
 
     async def handle(self, raw: bytes | None, *, topic: str, partition: int, offset: int) -> None:
         """Answer one request from the requests topic; an unanswerable one is dead-lettered."""
@@ -268,6 +282,8 @@ class SelectionResponder:
         else:
             self.stats.error_replies += 1
         await self._send(answer.reply_to, encode_key(reply.request_id), encode(reply))
+        if answer.decision is not None:
+            self.decisions.add(answer.decision)
 
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
         """Hand a reply to the producer without waiting for the broker's ack."""
@@ -377,12 +393,16 @@ def register_selection(app: faust.App, settings: Settings) -> SelectionResponder
     async def report() -> None:
         s = responder.stats
         log.info(
-            "selection: %d selections, %d summaries, %d error replies, %d dead-lettered, %d failed sends; %s",
+            "selection: %d selections, %d summaries, %d error replies, %d dead-lettered, %d failed sends; "
+            "decisions logged %d, dropped %d, failed %d; %s",
             s.selections,
             s.summaries,
             s.error_replies,
             s.dead_lettered,
             s.failed_sends,
+            responder.decisions.published,
+            responder.decisions.dropped,
+            responder.decisions.failed,
             s.take_timings(),
         )
 

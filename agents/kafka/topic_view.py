@@ -46,6 +46,8 @@ class TopicView(Generic[V]):
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self.version = 0
+        # partition -> the next offset to read: what a decision made on this view was made on.
+        self.positions: dict[int, int] = {}
         self.last_change_monotonic: float | None = None
 
     @property
@@ -127,6 +129,7 @@ class TopicView(Generic[V]):
         loop = asyncio.get_running_loop()
         for records in batches.values():
             for record in records:
+                self.positions[getattr(record, "partition", 0)] = getattr(record, "offset", -1) + 1
                 key_raw = getattr(record, "key", None)
                 if key_raw is None:
                     continue

@@ -1,0 +1,138 @@
+"""Publishes a responder's DecisionRecords from a background task, after their replies are
+sent: the reply path only queues (request, decision, view positions); the record, its Monte
+Carlo propensity and its encoding are built here."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from modelrouter.schemas import DecisionInputs, SelectionRequest, Settings, TopicName, encode, encode_key
+
+from .decision_log import decision_record
+from .scoring import Decision, ScoringParams, params_hash
+
+__all__ = ["DecisionPublisher", "PendingDecision"]
+
+log = logging.getLogger("modelrouter.streams.decision_publisher")
+
+# At most this many decisions wait for their record; beyond, the oldest are dropped (counted):
+# the log must never hold replies back or grow without bound.
+_MAX_PENDING = 10_000
+# Decisions are for later analysis: batched, where a reply is sent at once.
+_LINGER_MS = 50
+_BATCH_S = 0.05
+_YIELD_EVERY = 20
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDecision:
+    """A decision as the reply path saw it: the views' positions and versions at that moment."""
+
+    request: SelectionRequest
+    decision: Decision
+    registry_positions: dict[int, int]
+    registry_version: int
+    scorecards_positions: dict[int, int]
+    scorecards_version: int
+
+    def inputs(self) -> DecisionInputs:
+        return DecisionInputs(
+            registry_positions={str(p): o for p, o in self.registry_positions.items()},
+            scorecards_positions={str(p): o for p, o in self.scorecards_positions.items()},
+            registry_version=self.registry_version,
+            scorecards_version=self.scorecards_version,
+            stats_age_ms=self.decision.reply.stats_age_ms,
+        )
+
+
+class DecisionPublisher:
+    """Its own producer, batching (linger), so the log adds no produce request per reply to the
+    reply producer's; records are built in batches every `_BATCH_S`, yielding between them."""
+
+    def __init__(self, settings: Settings, params: ScoringParams) -> None:
+        self.topic = settings.topic(TopicName.DECISIONS)
+        self.params = params
+        self._settings = settings
+        self._hash = params_hash(params)
+        self._pending: collections.deque[PendingDecision] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+        self.dropped = 0
+        self.failed = 0
+
+    async def start(self) -> None:
+        producer = AIOKafkaProducer(
+            **self._settings.aiokafka_kwargs(),
+            client_id=f"{self._settings.app_id}-decisions",
+            acks=1,
+            linger_ms=_LINGER_MS,
+            request_timeout_ms=30_000,
+        )
+        await producer.start()
+        self._producer = producer
+        self._task = asyncio.create_task(self._run(), name="decisions")
+
+    async def stop(self) -> None:
+        """Publish what is queued, then flush and close the producer."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._producer is not None:
+            with contextlib.suppress(KafkaError):
+                await self._publish_pending()
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+    def add(self, pending: PendingDecision) -> None:
+        """Queue one decision (O(1), no I/O)."""
+        if len(self._pending) >= _MAX_PENDING:
+            self._pending.popleft()
+            self.dropped += 1
+        self._pending.append(pending)
+        self._wakeup.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            await asyncio.sleep(_BATCH_S)  # gather a batch: the records share the producer's batches
+            self._wakeup.clear()
+            await self._publish_pending()
+
+    async def _publish_pending(self) -> None:
+        producer = self._producer
+        if producer is None:
+            return
+        done = 0
+        while self._pending:
+            pending = self._pending.popleft()
+            try:
+                record = decision_record(
+                    pending.request, pending.decision, self.params, pending.inputs(), policy_hash=self._hash
+                )
+                delivery = await producer.send(self.topic, encode(record), key=encode_key(record.request_id))
+            except Exception:  # a bad record costs its log line, never the responder
+                self.failed += 1
+                log.exception("could not log the decision of request %s", pending.request.request_id)
+                continue
+            delivery.add_done_callback(self._delivered)
+            done += 1
+            if done % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # requests waiting meanwhile go first
+
+    def _delivered(self, fut: asyncio.Future[object]) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            self.failed += 1
+            if self.failed in (1, 10, 100) or self.failed % 1000 == 0:
+                log.warning("%d decision records failed to reach %s (last: %r)", self.failed, self.topic, fut)
+        else:
+            self.published += 1
