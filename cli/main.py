@@ -9,14 +9,28 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from . import bench, broker, publish, registry, schemas, selection, summary, tail, worker
+from . import bench, broker, evaluate, publish, registry, schemas, selection, summary, tail, worker
+from . import explain as explain_command
 from .demo import command as demo
 from .failures import EXIT_FAILURE, EXIT_USAGE, explain
 from .options import configure_logging, kafka_options, settings_from
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (broker, worker, registry, selection, publish, tail, summary, demo, bench, schemas)
+COMMANDS = (
+    broker,
+    worker,
+    registry,
+    selection,
+    publish,
+    tail,
+    summary,
+    evaluate,
+    explain_command,
+    demo,
+    bench,
+    schemas,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
