@@ -71,8 +71,8 @@ class DecisionPublisher:
 
     async def start(self) -> None:
         producer = AIOKafkaProducer(
-            **self._settings.aiokafka_kwargs(),
-            client_id=f"{self._settings.app_id}-decisions",
+            **self._settings.producer_kwargs(),  # with the deployment's compression
+            client_id=f"{self._settings.worker_id}-decisions",
             acks=1,
             linger_ms=_LINGER_MS,
             request_timeout_ms=30_000,
