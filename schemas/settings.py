@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     explore_half_life_s: float = Field(
         3600.0, gt=0, description="age at which a scorecard's evidence counts half when exploring"
     )
+    # Off by default: built and sent in the responder's event loop, a DecisionRecord per reply
+    # cost more than the answer itself (bench/selection.py at 500/s: p50 5.9 -> 223 ms on the
+    # 2-core test machine, docs/benchmarks.md); on once that cost is out of the reply path.
+    decisions_log: bool = Field(
+        False, description="log every selection with its propensity on the decisions topic"
+    )
 
     compression: Compression = Field(
         "none", description="codec of the batches this process produces (every reader decodes all five)"

@@ -183,6 +183,7 @@ class SelectionResponder:
         self._slow_sends: set[asyncio.Task[None]] = set()
         self.stats = ResponderStats()
         self.decisions = DecisionPublisher(settings, self._params)
+        self._log_decisions = settings.decisions_log
 
     async def start(self) -> None:
         """Read the three topics in full and connect the producer; returns when all are ready."""
@@ -197,7 +198,8 @@ class SelectionResponder:
         )
         await producer.start()
         self._producer = producer
-        await self.decisions.start()
+        if self._log_decisions:
+            await self.decisions.start()
         try:
             async with asyncio.TaskGroup() as group:  # one failing cancels the others
                 for view in (self.registry, self.scorecards, self.summaries):
@@ -246,6 +248,8 @@ class SelectionResponder:
             decision = decide(request, registry.items(), scorecards.items(), now, rng, self._params)
         except APIModelError as exc:
             return Answer(request.reply_to, _error(request.request_id, "no_candidate", str(exc)))
+        if not self._log_decisions:
+            return Answer(request.reply_to, decision.reply)
         pending = PendingDecision(
             request,
             decision,
