@@ -116,6 +116,8 @@ class SummaryRow(Record):
     rate_limited: NonNegInt = 0
     failovers_out: NonNegInt = 0
     failovers_in: NonNegInt = 0
+    # Addition to v1: of `requests`, those in buckets still open (their counts may still grow).
+    provisional_requests: NonNegInt = 0
 
 
 class SummaryReply(Record):
@@ -127,6 +129,12 @@ class SummaryReply(Record):
     cost_by_model: dict[str, float] = Field(default_factory=dict)
     requests_by_model: dict[str, int] = Field(default_factory=dict)
     models: tuple[SummaryRow, ...] = ()
+    # Additions to v1: the totals include the buckets still open; these say how much of them is
+    # provisional and how old the newest data counted is, so a total is never silently short.
+    provisional_requests: NonNegInt = 0
+    provisional_cost: NonNegFloat = 0.0
+    data_through: Timestamp | None = None
+    data_age_s: NonNegFloat | None = None
 
 
 class ErrorDetail(Record):

@@ -51,6 +51,9 @@ class WindowSummary(Record):
     rate_limited: NonNegInt
     failovers_out: NonNegInt
     failovers_in: NonNegInt
+    # Addition to v1: the stream time (latest event time folded) of the window's partition when
+    # the summary was built, so a reader can say how old the newest data is.
+    data_through: Timestamp | None = None
 
     @property
     def key(self) -> str:
