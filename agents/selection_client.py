@@ -18,6 +18,8 @@ from modelrouter.schemas import (
     BaseAssignment,
     Constraints,
     ErrorReply,
+    HealthReply,
+    HealthRequest,
     ModelSpec,
     SelectionBrokerUnavailable,
     SelectionReply,
@@ -201,7 +203,6 @@ class SelectionClient(ReplyChannel):
         No fallback: raises SelectionBrokerUnavailable when the broker is unreachable,
         SelectionTimeout when no worker replies in time, WorkerErrorReply on an error reply.
         """
-        deadline = deadline_ms or self._summary_deadline_ms
         request = SummaryRequest(
             request_id=uuid.uuid4().hex,
             reply_to=self.reply_topic,
@@ -232,6 +233,32 @@ class SelectionClient(ReplyChannel):
                 f"the worker answered the summary with an error: {reply.error.code}: {reply.error.message}",
                 reply.error.code,
             )
+        reply = await self._query(request.request_id, encode(request), "summary", deadline_ms)
         if not isinstance(reply, SummaryReply):
             raise APIModelError(f"expected a summary reply to {request.request_id}, got a {reply.kind} reply")
+        return reply
+
+    async def health(self, *, deadline_ms: int | None = None) -> HealthReply:
+        """Every model's circuit state, cooldown and recent failures, as a worker's selection
+        judges them now. Raises as summary() does."""
+        request = HealthRequest(request_id=uuid.uuid4().hex, reply_to=self.reply_topic)
+        reply = await self._query(request.request_id, encode(request), "health", deadline_ms)
+        if not isinstance(reply, HealthReply):
+            raise APIModelError(f"expected a health reply to {request.request_id}, got a {reply.kind} reply")
+        return reply
+
+    async def _query(
+        self, request_id: str, value: bytes, what: str, deadline_ms: int | None
+    ) -> SummaryReply | HealthReply | SelectionReply:
+        deadline = deadline_ms or self._summary_deadline_ms
+        try:
+            reply = await self._round_trip(request_id, value, deadline)
+        except TimeoutError:
+            raise SelectionTimeout(
+                f"no {what} reply within {deadline} ms; check that a modelrouter worker runs"
+            ) from None
+        except (KafkaError, OSError) as exc:
+            raise APIModelError(f"{what} service unreachable ({describe_exception(exc)})") from exc
+        if isinstance(reply, ErrorReply):
+            raise APIModelError(f"{what} failed: {reply.error.code}: {reply.error.message}")
         return reply
