@@ -12,6 +12,7 @@ import gc
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -98,6 +99,7 @@ class ResponderStats:
     error_replies: int = 0
     dead_lettered: int = 0
     failed_sends: int = 0
+    selected_by_model: Counter[str] = field(default_factory=Counter)  # the dashboard's selection mix
     # Since start: seconds from a request's record timestamp to its reply handed to the producer.
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     # Since the last report: ms from a request's timestamp to its handling, and ms spent handling it.
@@ -299,6 +301,7 @@ class SelectionResponder:
         if isinstance(reply, SelectionReply):
             self.stats.selections += 1
             self.stats.fallbacks += reply.fallback_used
+            self.stats.selected_by_model[reply.selected_model_id] += 1
         elif isinstance(reply, SummaryReply):
             self.stats.summaries += 1
         elif isinstance(reply, HealthReply):

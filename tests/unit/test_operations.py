@@ -1,5 +1,5 @@
 """The pure parts of the operations surface: fleet health reports, the latency histogram,
-dead-letter reasons, and the `modelrouter health` table."""
+dead-letter reasons, the `modelrouter health` table and the dashboard's series."""
 
 from __future__ import annotations
 
@@ -12,14 +12,19 @@ from modelrouter.cli.health import health_view
 from modelrouter.schemas import (
     HealthReply,
     InvalidEventError,
+    LatencySummary,
     ModelSpec,
     Scorecard,
+    Settings,
     TopicName,
+    WindowSummary,
     decode_request,
 )
 from modelrouter.schemas.health import HealthParams
+from modelrouter.streams.dashboard import SERIES_BUCKETS, DashboardFeed
 from modelrouter.streams.fleet_health import health_reports
 from modelrouter.streams.histogram import LatencyHistogram
+from modelrouter.streams.selection import SelectionResponder
 from modelrouter.streams.validation import dead_letter_reason, parse_event
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -104,3 +109,37 @@ def test_dead_letter_reasons_are_short_labels(raw: bytes | None, reason: str) ->
     with pytest.raises(InvalidEventError) as caught:
         parse_event(raw, TopicName.TASK_COMPLETED)
     assert dead_letter_reason(caught.value) == reason
+
+
+def test_dashboard_series_come_from_bucket_summaries_and_selections() -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    responder = SelectionResponder(Settings(_env_file=None))  # type: ignore[call-arg]  # not started
+    feed = DashboardFeed(responder, Settings(_env_file=None))  # type: ignore[call-arg]
+    minute = int(now.timestamp()) // 60 * 60
+
+    def bucket(model: str, ago: int, requests: int, ok: int, cost: float, agent: str | None = None) -> None:
+        start = datetime.fromtimestamp(minute - 60 * ago, UTC)
+        s = WindowSummary(
+            model_id=model, agent_type=agent, window="bucket", window_start=start,
+            window_end=start + timedelta(minutes=1), final=ago > 0, requests=requests, successes=ok,
+            success_rate=None, latency_ms=LatencySummary(p95=250.0), quality_mean=None, cost_total=cost,
+            input_tokens=0, output_tokens=0, rate_limited=0, failovers_out=0, failovers_in=0,
+        )  # fmt: skip
+        feed.apply(s.key, s)
+
+    bucket("a", 1, 10, 9, 0.5)
+    bucket("a", 0, 4, 2, 0.25)
+    bucket("a", 0, 99, 0, 9.0, agent="SA")  # per agent type: not charted
+    bucket("b", 2, 5, 5, 0.1)
+    bucket("b", SERIES_BUCKETS + 5, 5, 5, 0.1)  # older than the charts
+    responder.stats.selected_by_model.update({"a": 3, "b": 1})
+    snap = feed.snapshot(now)
+    assert snap["models"] == ["a", "b"] and len(snap["starts"]) == SERIES_BUCKETS
+    assert snap["starts"][-1] == minute
+    assert snap["series"]["success"]["a"][-2:] == [0.9, 0.5]
+    assert snap["series"]["spend"]["a"][-2:] == [0.5, 0.25]
+    assert snap["series"]["p95"]["b"][-3:] == [250.0, None, None]
+    assert sum(v or 0 for v in snap["series"]["spend"]["b"]) == pytest.approx(0.1)
+    assert (snap["series"]["mix"]["a"][-1], snap["series"]["mix"]["b"][-1]) == (3.0, 1.0)
+    responder.stats.selected_by_model.update({"a": 2})
+    assert feed.snapshot(now)["series"]["mix"]["a"][-1] == 5.0  # counted once, plus what is new
