@@ -21,6 +21,7 @@ from modelrouter.schemas import (
     HealthReply,
     HealthRequest,
     ModelSpec,
+    Reply,
     SelectionBrokerUnavailable,
     SelectionReply,
     SelectionRequest,
@@ -209,30 +210,6 @@ class SelectionClient(ReplyChannel):
             agent_type=agent_type,
             window_hours=float(window_hours),
         )
-        servers = self.settings.bootstrap_servers
-        try:
-            reply = await self._round_trip(request.request_id, encode(request), deadline, "summary")
-        except SelectionBrokerUnavailable as exc:
-            raise SelectionBrokerUnavailable(
-                f"{exc}; check that the broker runs and MODELROUTER_BOOTSTRAP_SERVERS ({servers})",
-                servers,
-            ) from None
-        except TimeoutError:
-            raise SelectionTimeout(
-                f"no summary reply within {deadline} ms: no worker answered (the broker at "
-                f"{servers} is connected); check that a modelrouter worker runs"
-            ) from None
-        except (KafkaError, OSError) as exc:
-            raise SelectionBrokerUnavailable(
-                f"broker unreachable: cannot reach Kafka at {servers} ({describe_exception(exc)}); "
-                "check that the broker runs and MODELROUTER_BOOTSTRAP_SERVERS",
-                servers,
-            ) from exc
-        if isinstance(reply, ErrorReply):
-            raise WorkerErrorReply(
-                f"the worker answered the summary with an error: {reply.error.code}: {reply.error.message}",
-                reply.error.code,
-            )
         reply = await self._query(request.request_id, encode(request), "summary", deadline_ms)
         if not isinstance(reply, SummaryReply):
             raise APIModelError(f"expected a summary reply to {request.request_id}, got a {reply.kind} reply")
@@ -247,18 +224,31 @@ class SelectionClient(ReplyChannel):
             raise APIModelError(f"expected a health reply to {request.request_id}, got a {reply.kind} reply")
         return reply
 
-    async def _query(
-        self, request_id: str, value: bytes, what: str, deadline_ms: int | None
-    ) -> SummaryReply | HealthReply | SelectionReply:
+    async def _query(self, request_id: str, value: bytes, what: str, deadline_ms: int | None) -> Reply:
+        """The reply to a summary or health request; raises as summary() documents."""
         deadline = deadline_ms or self._summary_deadline_ms
+        servers = self.settings.bootstrap_servers
         try:
-            reply = await self._round_trip(request_id, value, deadline)
+            reply = await self._round_trip(request_id, value, deadline, what)
+        except SelectionBrokerUnavailable as exc:
+            raise SelectionBrokerUnavailable(
+                f"{exc}; check that the broker runs and MODELROUTER_BOOTSTRAP_SERVERS ({servers})",
+                servers,
+            ) from None
         except TimeoutError:
             raise SelectionTimeout(
-                f"no {what} reply within {deadline} ms; check that a modelrouter worker runs"
+                f"no {what} reply within {deadline} ms: no worker answered (the broker at "
+                f"{servers} is connected); check that a modelrouter worker runs"
             ) from None
         except (KafkaError, OSError) as exc:
-            raise APIModelError(f"{what} service unreachable ({describe_exception(exc)})") from exc
+            raise SelectionBrokerUnavailable(
+                f"broker unreachable: cannot reach Kafka at {servers} ({describe_exception(exc)}); "
+                "check that the broker runs and MODELROUTER_BOOTSTRAP_SERVERS",
+                servers,
+            ) from exc
         if isinstance(reply, ErrorReply):
-            raise APIModelError(f"{what} failed: {reply.error.code}: {reply.error.message}")
+            raise WorkerErrorReply(
+                f"the worker answered the {what} with an error: {reply.error.code}: {reply.error.message}",
+                reply.error.code,
+            )
         return reply

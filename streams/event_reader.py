@@ -243,3 +243,4 @@ class EventReader:
             self._read_to[b.tp] = ends.setdefault(b.tp.partition, {})[b.tp.topic] = b.next_offset
         await self.checkpoint.commit(consumer, sends, ends, {b.tp: b.next_offset for b in found})
         folds.counters.dead_lettered += len(found)
+        folds.counters.dead_lettered_by_reason["unreadable_batch"] += len(found)

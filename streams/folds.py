@@ -42,8 +42,7 @@ from .fold_tables import FoldTables, bucket_key, skipped_key
 from .model_health import HealthEvent, ModelHealth, fold_health
 from .record_sender import RecordSender
 from .stored_index import StoredIndex
-from .validation import parse_event
-from .validation import dead_letter, dead_letter_reason, parse_event
+from .validation import dead_letter_reason, parse_event
 from .windows import InputClocks
 
 __all__ = ["FAILOVER_IN", "REKEYED", "FoldCounters", "PartitionFolds"]

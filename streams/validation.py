@@ -66,6 +66,8 @@ def _utf8_head(raw: bytes, size: int) -> bytes:
         if exc.reason == "unexpected end of data":
             return head[: exc.start]
     return head
+
+
 def dead_letter_reason(exc: InvalidEventError) -> str:
     """A short, bounded label for why a record was dead-lettered (the metrics' `reason`):
     pydantic's error type of the first offending field (`json_invalid`, `missing`,

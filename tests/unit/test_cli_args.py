@@ -578,6 +578,8 @@ def test_select_with_a_base_assignment_and_no_broker_answers_with_the_fallback(
     assert "answering with the fallback model" in err
     code, _, err = run(capsys, "select", "--agent-type", "SA", "--bootstrap-servers", NO_BROKER)
     assert code == 1 and f"cannot reach Kafka at {NO_BROKER}: no broker answered" in err
+
+
 def test_the_board_marks_open_buckets_and_says_how_old_the_newest_data_is() -> None:
     board = SummaryBoard()
     through = utc_now() - timedelta(seconds=42)
