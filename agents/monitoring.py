@@ -92,7 +92,9 @@ def task_completed_from(
 
 def summary_dict(reply: SummaryReply, agent_type: str | None, window_hours: float) -> dict[str, Any]:
     """The guide's summary dict: total_requests, total_cost, average_success_rate,
-    cost_by_model, requests_by_model, and one row per model under "models"."""
+    cost_by_model, requests_by_model, and one row per model under "models"; the totals include
+    buckets still open: provisional_requests/provisional_cost say how much, data_through and
+    data_age_s how old the newest data is."""
     return {
         "agent_type": agent_type,
         "window_hours": window_hours,
@@ -102,6 +104,10 @@ def summary_dict(reply: SummaryReply, agent_type: str | None, window_hours: floa
         "cost_by_model": dict(reply.cost_by_model),
         "requests_by_model": dict(reply.requests_by_model),
         "models": [row.model_dump() for row in reply.models],
+        "provisional_requests": reply.provisional_requests,
+        "provisional_cost": reply.provisional_cost,
+        "data_through": reply.data_through,
+        "data_age_s": reply.data_age_s,
     }
 
 

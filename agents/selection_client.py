@@ -18,7 +18,10 @@ from modelrouter.schemas import (
     BaseAssignment,
     Constraints,
     ErrorReply,
+    HealthReply,
+    HealthRequest,
     ModelSpec,
+    Reply,
     SelectionBrokerUnavailable,
     SelectionReply,
     SelectionRequest,
@@ -201,16 +204,32 @@ class SelectionClient(ReplyChannel):
         No fallback: raises SelectionBrokerUnavailable when the broker is unreachable,
         SelectionTimeout when no worker replies in time, WorkerErrorReply on an error reply.
         """
-        deadline = deadline_ms or self._summary_deadline_ms
         request = SummaryRequest(
             request_id=uuid.uuid4().hex,
             reply_to=self.reply_topic,
             agent_type=agent_type,
             window_hours=float(window_hours),
         )
+        reply = await self._query(request.request_id, encode(request), "summary", deadline_ms)
+        if not isinstance(reply, SummaryReply):
+            raise APIModelError(f"expected a summary reply to {request.request_id}, got a {reply.kind} reply")
+        return reply
+
+    async def health(self, *, deadline_ms: int | None = None) -> HealthReply:
+        """Every model's circuit state, cooldown and recent failures, as a worker's selection
+        judges them now. Raises as summary() does."""
+        request = HealthRequest(request_id=uuid.uuid4().hex, reply_to=self.reply_topic)
+        reply = await self._query(request.request_id, encode(request), "health", deadline_ms)
+        if not isinstance(reply, HealthReply):
+            raise APIModelError(f"expected a health reply to {request.request_id}, got a {reply.kind} reply")
+        return reply
+
+    async def _query(self, request_id: str, value: bytes, what: str, deadline_ms: int | None) -> Reply:
+        """The reply to a summary or health request; raises as summary() documents."""
+        deadline = deadline_ms or self._summary_deadline_ms
         servers = self.settings.bootstrap_servers
         try:
-            reply = await self._round_trip(request.request_id, encode(request), deadline, "summary")
+            reply = await self._round_trip(request_id, value, deadline, what)
         except SelectionBrokerUnavailable as exc:
             raise SelectionBrokerUnavailable(
                 f"{exc}; check that the broker runs and MODELROUTER_BOOTSTRAP_SERVERS ({servers})",
@@ -218,7 +237,7 @@ class SelectionClient(ReplyChannel):
             ) from None
         except TimeoutError:
             raise SelectionTimeout(
-                f"no summary reply within {deadline} ms: no worker answered (the broker at "
+                f"no {what} reply within {deadline} ms: no worker answered (the broker at "
                 f"{servers} is connected); check that a modelrouter worker runs"
             ) from None
         except (KafkaError, OSError) as exc:
@@ -229,9 +248,7 @@ class SelectionClient(ReplyChannel):
             ) from exc
         if isinstance(reply, ErrorReply):
             raise WorkerErrorReply(
-                f"the worker answered the summary with an error: {reply.error.code}: {reply.error.message}",
+                f"the worker answered the {what} with an error: {reply.error.code}: {reply.error.message}",
                 reply.error.code,
             )
-        if not isinstance(reply, SummaryReply):
-            raise APIModelError(f"expected a summary reply to {request.request_id}, got a {reply.kind} reply")
         return reply

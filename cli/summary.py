@@ -14,7 +14,7 @@ from modelrouter.schemas import Settings, SummaryReply, SummaryRequest
 from .connection import selection_client
 from .failures import EXIT_OK
 from .options import add_command, settings_from
-from .output import console, json_line, ms, number, percent, usd
+from .output import DASH, console, json_line, ms, number, percent, usd
 
 __all__ = ["register", "summary_view"]
 
@@ -27,8 +27,14 @@ def summary_view(reply: SummaryReply, agent_type: str | None, window_hours: floa
     head.add_row("requests", f"{reply.total_requests:,}")
     head.add_row("cost", usd(reply.total_cost))
     head.add_row("success rate", percent(reply.average_success_rate))
+    if reply.provisional_requests or reply.provisional_cost:
+        head.add_row(
+            "provisional",
+            f"{reply.provisional_requests:,} requests, {usd(reply.provisional_cost)} in buckets still open",
+        )
+    head.add_row("newest data", _age(reply))
     table = Table(title=f"per model, {who}, last {number(window_hours)} h", title_justify="left")
-    for name in ("model", "requests", "ok", "success", "cost", "p50 ms", "p95 ms", "quality"):
+    for name in ("model", "requests", "open", "ok", "success", "cost", "p50 ms", "p95 ms", "quality"):
         table.add_column(name, justify="left" if name == "model" else "right")
     for name in ("rate-limited", "failovers out", "failovers in"):
         table.add_column(name, justify="right")
@@ -36,6 +42,7 @@ def summary_view(reply: SummaryReply, agent_type: str | None, window_hours: floa
         table.add_row(
             row.model_id,
             f"{row.requests:,}",
+            f"{row.provisional_requests:,}",
             f"{row.successes:,}",
             percent(row.success_rate),
             usd(row.cost_total),
@@ -49,6 +56,12 @@ def summary_view(reply: SummaryReply, agent_type: str | None, window_hours: floa
     if not reply.models:
         return Group(head, f"no requests from {who} in the last {number(window_hours)} h")
     return Group(head, table)
+
+
+def _age(reply: SummaryReply) -> str:
+    if reply.data_through is None or reply.data_age_s is None:
+        return DASH
+    return f"{reply.data_through:%Y-%m-%d %H:%M:%S} UTC ({reply.data_age_s:,.0f} s old)"
 
 
 async def ask(settings: Settings, args: argparse.Namespace) -> SummaryReply:
@@ -74,7 +87,8 @@ def register(subparsers: Any) -> None:
         "summary",
         summary="Show requests, cost and success rate per model over the last hours (a worker answers).",
         details="The integration guide's get_performance_summary. Totals count closed buckets and the "
-        "latest state of open ones; latency percentiles and quality appear for all agents over "
+        "latest state of open ones, shown as provisional (the 'open' column), with how old the newest "
+        "data is; latency percentiles and quality appear for all agents over "
         "a window of 5 min, 1 h or 24 h.",
         examples=[
             "modelrouter summary",

@@ -42,10 +42,13 @@ class SummaryBoard:
     received: int = 0
     skipped: int = 0
     last_at: datetime | None = None
+    data_through: datetime | None = None  # the newest stream time any summary said
 
     def apply(self, s: WindowSummary) -> None:
         self.received += 1
         self.last_at = utc_now()
+        if s.data_through is not None and (self.data_through is None or s.data_through > self.data_through):
+            self.data_through = s.data_through
         key = (s.model_id, s.agent_type, s.window)
         seen = self.rows.get(key)
         # A late final of an older bucket must not replace the newer bucket's row.
@@ -73,11 +76,18 @@ class SummaryBoard:
             table.add_row(*(cells[name] for name, _, _ in columns))
         skipped = f", {self.skipped} invalid skipped" if self.skipped else ""
         table.caption = (
-            f"{self.received} summaries received{skipped}, the latest at {self.last_at:%H:%M:%S}; times UTC"
+            f"{self.received} summaries received{skipped}, the latest at {self.last_at:%H:%M:%S}"
+            f"{self._age()}; (open) buckets are provisional; times UTC"
             if self.last_at is not None
             else f"waiting for summaries{skipped}: they come while a worker folds events"
         )
         return table
+
+    def _age(self) -> str:
+        if self.data_through is None:
+            return ""
+        age = max(0.0, (utc_now() - self.data_through).total_seconds())
+        return f"; newest data {self.data_through:%H:%M:%S} ({age:,.0f} s old)"
 
 
 # (header, right-aligned, priority): on a narrow terminal the lowest priority is dropped first.

@@ -12,7 +12,16 @@ from .deadletter import DeadLetter
 from .decisions import DecisionRecord
 from .events import Event, Failover, QualityReported, RateLimited, TaskCompleted
 from .registry import ModelSpec
-from .selection import Reply, Request, SelectionReply, SelectionRequest, SummaryReply, SummaryRequest
+from .selection import (
+    HealthReply,
+    HealthRequest,
+    Reply,
+    Request,
+    SelectionReply,
+    SelectionRequest,
+    SummaryReply,
+    SummaryRequest,
+)
 from .summaries import Scorecard, WindowSummary
 
 __all__ = ["DEFAULT_DIR", "schema_files", "write_schema_files"]
@@ -29,9 +38,11 @@ _RECORDS: dict[str, Any] = {
     "request": Request,
     "selection-request": SelectionRequest,
     "summary-request": SummaryRequest,
+    "health-request": HealthRequest,
     "reply": Reply,
     "selection-reply": SelectionReply,
     "summary-reply": SummaryReply,
+    "health-reply": HealthReply,
     "window-summary": WindowSummary,
     "scorecard": Scorecard,
     "dead-letter": DeadLetter,

@@ -14,6 +14,9 @@ __all__ = [
     "Constraints",
     "ErrorDetail",
     "ErrorReply",
+    "HealthReply",
+    "HealthRequest",
+    "ModelHealthReport",
     "Rejection",
     "Reply",
     "Request",
@@ -75,7 +78,15 @@ class SummaryRequest(Record):
     window_hours: Annotated[float, Field(gt=0, le=24 * 30, allow_inf_nan=False)] = 24.0
 
 
-Request = Annotated[SelectionRequest | SummaryRequest, Field(discriminator="kind")]
+class HealthRequest(Record):
+    """Addition to v1: every model's health as the selection service sees it (`modelrouter health`)."""
+
+    kind: Literal["health"] = "health"
+    request_id: Id
+    reply_to: TopicStr
+
+
+Request = Annotated[SelectionRequest | SummaryRequest | HealthRequest, Field(discriminator="kind")]
 
 
 class Alternative(Record):
@@ -116,6 +127,8 @@ class SummaryRow(Record):
     rate_limited: NonNegInt = 0
     failovers_out: NonNegInt = 0
     failovers_in: NonNegInt = 0
+    # Addition to v1: of `requests`, those in buckets still open (their counts may still grow).
+    provisional_requests: NonNegInt = 0
 
 
 class SummaryReply(Record):
@@ -127,6 +140,39 @@ class SummaryReply(Record):
     cost_by_model: dict[str, float] = Field(default_factory=dict)
     requests_by_model: dict[str, int] = Field(default_factory=dict)
     models: tuple[SummaryRow, ...] = ()
+    # Additions to v1: the totals include the buckets still open; these say how much of them is
+    # provisional and how old the newest data counted is, so a total is never silently short.
+    provisional_requests: NonNegInt = 0
+    provisional_cost: NonNegFloat = 0.0
+    data_through: Timestamp | None = None
+    data_age_s: NonNegFloat | None = None
+
+
+class ModelHealthReport(Record):
+    """One model's health as selection judges it now: its circuit (schemas/health.py's rule),
+    its rate-limit cooldown, and its recent failures (the scorecard's trailing window)."""
+
+    model_id: Id
+    provider: Name | None = None  # None: a scorecard for a model the registry no longer has
+    enabled: bool = True
+    circuit: Literal["closed", "open", "half_open"]
+    circuit_reason: Text | None = None  # why it tripped: "after 5 consecutive failures"
+    circuit_open_until: Timestamp | None = None
+    cooldown_until: Timestamp | None = None
+    in_cooldown: bool = False
+    failure_streak: NonNegInt = 0
+    last_failure_at: Timestamp | None = None
+    requests: NonNegInt = 0
+    success_rate: Score01 | None = None
+    recent_failures: dict[str, int] = Field(default_factory=dict)  # error_type -> count
+    scorecard_at: Timestamp | None = None  # when the scorecard was built; None: no scorecard yet
+
+
+class HealthReply(Record):
+    kind: Literal["health"] = "health"
+    request_id: Id
+    as_of: Timestamp
+    models: tuple[ModelHealthReport, ...] = ()
 
 
 class ErrorDetail(Record):
@@ -140,4 +186,4 @@ class ErrorReply(Record):
     error: ErrorDetail
 
 
-Reply = Annotated[SelectionReply | SummaryReply | ErrorReply, Field(discriminator="kind")]
+Reply = Annotated[SelectionReply | SummaryReply | HealthReply | ErrorReply, Field(discriminator="kind")]

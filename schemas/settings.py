@@ -58,6 +58,15 @@ class Settings(BaseSettings):
         5.0, ge=0, le=3600, description="a repeated warning is logged once per this, with a count (0: all)"
     )
     web_port: int | None = Field(None, ge=1, le=65535, description="faust web port; off when unset")
+    # The worker's operations page: Prometheus /metrics, the dashboard and /health.json
+    # (docs/operations.md). Off unless set: two workers on one host need two ports.
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="port of /metrics and the dashboard (0: any free one); off if unset",
+    )
+    metrics_host: str = Field("127.0.0.1", description="address the metrics and dashboard port listens on")
 
     config_dir: Path | None = Field(None, description="folder of model_registry.json and optimizer.json")
     selection_deadline_ms: int = Field(250, gt=0, le=600_000, description="default selection deadline")

@@ -51,6 +51,9 @@ class WindowSummary(Record):
     rate_limited: NonNegInt
     failovers_out: NonNegInt
     failovers_in: NonNegInt
+    # Addition to v1: the stream time (latest event time folded) of the window's partition when
+    # the summary was built, so a reader can say how old the newest data is.
+    data_through: Timestamp | None = None
 
     @property
     def key(self) -> str:
@@ -75,3 +78,5 @@ class Scorecard(Record):
     # Addition to the v1 contract (docs/design.md): agent type -> until when this model's
     # standing is lowered for it, after a failover away from it for quality or cost.
     demoted_until: dict[Name, Timestamp] = Field(default_factory=dict)
+    # Addition to v1: the window's failures by error_type, for the health query's "why".
+    failures_by_error: dict[str, int] = Field(default_factory=dict)

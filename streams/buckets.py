@@ -285,10 +285,12 @@ def summarize(
     window_start: datetime | float,
     window_end: datetime | float,
     final: bool,
+    data_through: float | None = None,
 ) -> WindowSummary:
     """The wire summary of `stats` (agent_type None: stats merged over all agent types).
 
-    Window bounds may be aware datetimes or epoch seconds (e.g. a BucketKey's bucket_start).
+    Window bounds may be aware datetimes or epoch seconds (e.g. a BucketKey's bucket_start);
+    `data_through` is the partition's stream time in epoch seconds, if known.
     """
     p50, p95, p99 = stats.latency.quantiles((0.5, 0.95, 0.99))
     return WindowSummary(
@@ -309,6 +311,7 @@ def summarize(
         rate_limited=stats.rate_limited,
         failovers_out=sum(stats.failovers_out.values()),
         failovers_in=stats.failovers_in,
+        data_through=None if data_through is None else _as_datetime(data_through),
     )
 
 

@@ -73,6 +73,7 @@ class EventReader:
         self._revoking = False
         self._in_flight = asyncio.Lock()
         self._read_to: dict[TopicPartition, int] = {}  # next offset to fold, per assigned partition
+        self._consumer: AIOKafkaConsumer | None = None
         app.on_partitions_revoked.connect(self._on_revoked)
 
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -98,6 +99,7 @@ class EventReader:
             fetch_max_wait_ms=_FETCH_MAX_WAIT_MS,
         )
         await consumer.start()
+        self._consumer = consumer
         try:
             while True:
                 generation = self.app.consumer_generation_id
@@ -129,7 +131,21 @@ class EventReader:
                         continue
                     await self._fold(consumer, batches)
         finally:
+            self._consumer = None
             await consumer.stop()
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Records left to fold per assigned partition (its high watermark less the next offset
+        to fold), for the metrics; partitions whose high watermark is not known yet are left out."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        out = {}
+        for tp, next_offset in list(self._read_to.items()):
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                out[tp] = max(0, highwater - next_offset)
+        return out
 
     async def _next_batch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
         """Up to batch_size records, waiting at most batch_within_s after the first for more:
@@ -227,3 +243,4 @@ class EventReader:
             self._read_to[b.tp] = ends.setdefault(b.tp.partition, {})[b.tp.topic] = b.next_offset
         await self.checkpoint.commit(consumer, sends, ends, {b.tp: b.next_offset for b in found})
         folds.counters.dead_lettered += len(found)
+        folds.counters.dead_lettered_by_reason["unreadable_batch"] += len(found)

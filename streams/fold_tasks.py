@@ -28,8 +28,9 @@ __all__ = ["register_folds"]
 log = logging.getLogger("modelrouter.streams.folds")
 
 
-def register_folds(app: faust.App, settings: Settings) -> PartitionFolds:
-    """Attach the event reader, the assignment agent and the summary timers to `app`."""
+def register_folds(app: faust.App, settings: Settings) -> EventReader:
+    """Attach the event reader, the assignment agent and the summary timers to `app`; returns
+    the reader (its folds, index and lag are what the metrics read)."""
     tables = FoldTables(app, settings)
     cache = BucketCache(tables)
     stored = StoredIndex(app, settings, tables, cache)
@@ -90,4 +91,4 @@ def register_folds(app: faust.App, settings: Settings) -> PartitionFolds:
             folds.dead_letters.skipped_count,
         )
 
-    return folds
+    return reader

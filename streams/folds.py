@@ -18,8 +18,9 @@ making a batch durable is the Checkpoint's.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelrouter.schemas import (
@@ -41,7 +42,7 @@ from .fold_tables import FoldTables, bucket_key, skipped_key
 from .model_health import HealthEvent, ModelHealth, fold_health
 from .record_sender import RecordSender
 from .stored_index import StoredIndex
-from .validation import parse_event
+from .validation import dead_letter_reason, parse_event
 from .windows import InputClocks
 
 __all__ = ["FAILOVER_IN", "REKEYED", "FoldCounters", "PartitionFolds"]
@@ -60,6 +61,10 @@ class FoldCounters:
     expired: int = 0
     rekeyed: int = 0  # forwarded to their key's partition
     batches: int = 0
+    # For the metrics (streams/metrics.py): valid events read per event topic (TopicName value),
+    # and dead letters per reason (validation.dead_letter_reason).
+    valid_by_topic: Counter[str] = field(default_factory=Counter)
+    dead_lettered_by_reason: Counter[str] = field(default_factory=Counter)
 
 
 class PartitionFolds:
@@ -173,6 +178,7 @@ class PartitionFolds:
                 )
                 sends.append(letter)
                 self.counters.dead_lettered += 1
+                self.counters.dead_lettered_by_reason[dead_letter_reason(exc)] += 1
                 continue
             valid += 1
             t = parsed.occurred_at.timestamp()
@@ -197,6 +203,7 @@ class PartitionFolds:
         if latest > -math.inf:
             times[topic] = latest
         self.counters.valid += valid
+        self.counters.valid_by_topic[kind.value] += valid
         self.counters.expired += expired
         return sends
 

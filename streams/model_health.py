@@ -198,4 +198,5 @@ def scorecard(
         failure_streak=h.failure_streak,
         last_failure_at=_dt(h.last_failure_at),
         demoted_until=demoted,
+        failures_by_error=dict(stats.failures),
     )

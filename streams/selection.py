@@ -1,4 +1,4 @@
-"""The selection responder: answers `select` and `summary` requests on each request's `reply_to`.
+"""The selection responder: answers `select`, `summary` and `health` requests on each request's `reply_to`.
 
 Every worker holds the registry, the scorecards and the summaries in full (TopicView), so
 any worker answers any request; the requests topic is partitioned over the workers.
@@ -12,6 +12,7 @@ import gc
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +29,10 @@ from modelrouter.schemas import (
     APIModelError,
     ErrorDetail,
     ErrorReply,
+    HealthReply,
+    HealthRequest,
     InvalidEventError,
+    ModelHealthReport,
     ModelSpec,
     Scorecard,
     SelectionReply,
@@ -48,6 +52,8 @@ from modelrouter.schemas.selection import TopicStr
 
 from .dead_letters import bounded_dead_letter
 from .decision_publisher import DecisionPublisher, PendingDecision
+from .fleet_health import health_reports
+from .histogram import LatencyHistogram
 from .scoring import ScoringParams, decide
 from .summary_queries import BucketIndex
 
@@ -69,7 +75,7 @@ def scoring_params(settings: Settings) -> ScoringParams:
     return ScoringParams.from_settings(settings)
 
 
-AnyReply = SelectionReply | SummaryReply | ErrorReply
+AnyReply = SelectionReply | SummaryReply | HealthReply | ErrorReply
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +91,23 @@ class Answer:
 
 @dataclass
 class ResponderStats:
+    requests: int = 0  # handled, of every kind, valid or not
     selections: int = 0
+    fallbacks: int = 0  # selections that answered with the fallback (fallback_used)
     summaries: int = 0
+    health_queries: int = 0
     error_replies: int = 0
     dead_lettered: int = 0
     failed_sends: int = 0
+    selected_by_model: Counter[str] = field(default_factory=Counter)  # the dashboard's selection mix
+    # Since start: seconds from a request's record timestamp to its reply handed to the producer.
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     # Since the last report: ms from a request's timestamp to its handling, and ms spent handling it.
     wait_ms: list[float] = field(default_factory=list)
     handle_ms: list[float] = field(default_factory=list)
 
     def timed(self, waited_s: float, handled_s: float) -> None:
+        self.latency.observe(max(0.0, waited_s + handled_s))
         if len(self.wait_ms) < 100_000:
             self.wait_ms.append(waited_s * 1000.0)
             self.handle_ms.append(handled_s * 1000.0)
@@ -238,7 +251,16 @@ class SelectionResponder:
             return Answer(reply_to, _error(request_id, "invalid_request", str(exc)))
         if isinstance(request, SelectionRequest):
             return self._select(request, now)
+        if isinstance(request, HealthRequest):
+            return Answer(
+                request.reply_to,
+                HealthReply(request_id=request.request_id, as_of=now, models=self.health(now)),
+            )
         return Answer(request.reply_to, self._buckets.reply(request, now))
+
+    def health(self, now: datetime) -> tuple[ModelHealthReport, ...]:
+        """Every model's circuit, cooldown and recent failures, judged at `now` as selection would."""
+        return health_reports(self.registry.items(), self.scorecards.items(), now, self._params.health)
 
     def _select(self, request: SelectionRequest, now: datetime) -> Answer:
         # Seeded by the request: an exploring request draws the same on every worker and in tests.
@@ -262,6 +284,7 @@ class SelectionResponder:
 
     async def handle(self, raw: bytes | None, *, topic: str, partition: int, offset: int) -> None:
         """Answer one request from the requests topic; an unanswerable one is dead-lettered."""
+        self.stats.requests += 1
         try:
             answer = self.answer(raw, utc_now())
         except Exception as exc:  # a bug must cost one request, not the responder
@@ -281,8 +304,12 @@ class SelectionResponder:
         reply = answer.reply
         if isinstance(reply, SelectionReply):
             self.stats.selections += 1
+            self.stats.fallbacks += reply.fallback_used
+            self.stats.selected_by_model[reply.selected_model_id] += 1
         elif isinstance(reply, SummaryReply):
             self.stats.summaries += 1
+        elif isinstance(reply, HealthReply):
+            self.stats.health_queries += 1
         else:
             self.stats.error_replies += 1
         await self._send(answer.reply_to, encode_key(reply.request_id), encode(reply))

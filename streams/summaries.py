@@ -13,7 +13,15 @@ from .buckets import BucketStats, merge_into, summarize
 from .model_health import ModelHealth, scorecard
 from .windows import Loader, WindowIndex, trailing_bounds
 
-__all__ = ["TRAILING", "final_summaries", "provisional_summaries", "scorecard_for", "to_record"]
+__all__ = [
+    "TRAILING",
+    "bucket_summaries",
+    "final_summaries",
+    "open_bucket_summaries",
+    "provisional_summaries",
+    "scorecard_for",
+    "to_record",
+]
 
 TRAILING: tuple[tuple[WindowKind, int], ...] = (("5m", 300), ("1h", 3600), ("24h", 86_400))
 # The stats a scorecard carries: a short trailing window, so selection sees a recovered
@@ -29,7 +37,30 @@ def to_record(summary: WindowSummary | Scorecard) -> tuple[bytes, bytes]:
 
 def final_summaries(index: WindowIndex, model: str, bucket: int, load: Loader) -> list[WindowSummary]:
     """Final summaries of one closed bucket: one per agent type, and one over all of them."""
+    return bucket_summaries(index, model, bucket, load, final=True)
+
+
+def open_bucket_summaries(index: WindowIndex, model: str, load: Loader) -> list[WindowSummary]:
+    """Provisional summaries (final=False) of `model`'s buckets still open, under the keys their
+    finals will replace: summary queries then count the open minutes instead of missing them."""
+    out: list[WindowSummary] = []
+    for buckets in index.open.values():
+        for bucket in sorted(b for b, models in buckets.items() if model in models):
+            out += bucket_summaries(index, model, bucket, load, final=False)
+    return out
+
+
+def _stream_time(index: WindowIndex, model: str) -> float | None:
+    partition = index.model_partition.get(model)
+    return None if partition is None else index.clock(partition).stream_time
+
+
+def bucket_summaries(
+    index: WindowIndex, model: str, bucket: int, load: Loader, *, final: bool
+) -> list[WindowSummary]:
+    """Summaries of one bucket: one per agent type, and one over all of them."""
     end = bucket + index.bucket_seconds
+    through = _stream_time(index, model)
     out = []
     merged = BucketStats()
     for agent in sorted(index.agents(model, bucket)):
@@ -44,7 +75,8 @@ def final_summaries(index: WindowIndex, model: str, bucket: int, load: Loader) -
                     window="bucket",
                     window_start=bucket,
                     window_end=end,
-                    final=True,
+                    final=final,
+                    data_through=through,
                 )
             )
     index.cache_model_bucket(model, bucket, merged)  # trailing windows reuse it
@@ -56,17 +88,15 @@ def final_summaries(index: WindowIndex, model: str, bucket: int, load: Loader) -
             window="bucket",
             window_start=bucket,
             window_end=end,
-            final=True,
+            final=final,
+            data_through=through,
         )
     )
     return out
 
 
 def _end_bucket(index: WindowIndex, model: str) -> int | None:
-    partition = index.model_partition.get(model)
-    if partition is None:
-        return None
-    t = index.clock(partition).stream_time
+    t = _stream_time(index, model)
     if t is None:
         return None
     return int(t // index.bucket_seconds) * index.bucket_seconds
@@ -90,6 +120,7 @@ def provisional_summaries(index: WindowIndex, model: str, load: Loader) -> list[
                 window_start=start,
                 window_end=end,
                 final=False,
+                data_through=_stream_time(index, model),
             )
         )
     index.evict_minutes(model, end_bucket - 5400)  # minutes past 1.5 h live on in hourly rollups

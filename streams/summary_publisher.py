@@ -1,5 +1,5 @@
-"""SummaryPublisher: final summaries of the buckets that close, provisional trailing windows and
-scorecards, sent to the summaries and scorecards topics."""
+"""SummaryPublisher: final summaries of the buckets that close, provisional summaries of the open
+buckets and trailing windows, and scorecards, sent to the summaries and scorecards topics."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ from .bucket_cache import BucketCache
 from .fold_tables import FoldTables
 from .record_sender import RecordSender
 from .stored_index import StoredIndex
-from .summaries import final_summaries, provisional_summaries, scorecard_for, to_record
+from .summaries import (
+    final_summaries,
+    open_bucket_summaries,
+    provisional_summaries,
+    scorecard_for,
+    to_record,
+)
 
 __all__ = ["SummaryPublisher"]
 
@@ -105,4 +111,16 @@ class SummaryPublisher:
         records += self.reclosed()
         dirty, index.dirty_models = index.dirty_models, set()
         records += await self.provisional(dirty)
+        # After the last await: a bucket that closed meanwhile is no longer open, so no
+        # provisional record can follow (and replace) its final.
+        records += self.open_buckets(dirty)
         return self._sender.send_all(records)
+
+    def open_buckets(self, models: set[str]) -> Records:
+        """Provisional bucket summaries of the changed models' open buckets (replaced by their finals)."""
+        index, load = self._stored.index, self._cache.load
+        return [
+            (self._summaries, *to_record(s))
+            for m in sorted(models)
+            for s in open_bucket_summaries(index, m, load)
+        ]

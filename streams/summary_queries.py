@@ -10,7 +10,7 @@ import struct
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Protocol
 
 from modelrouter.schemas import SummaryReply, SummaryRequest, SummaryRow, WindowSummary
@@ -30,6 +30,7 @@ class _Totals:
     rate_limited: int = 0
     failovers_out: int = 0
     failovers_in: int = 0
+    provisional_requests: int = 0
 
 
 class _Bucket(Protocol):
@@ -55,10 +56,15 @@ class _Bucket(Protocol):
     def failovers_out(self) -> int: ...
     @property
     def failovers_in(self) -> int: ...
+    @property
+    def final(self) -> bool: ...
+    @property
+    def data_through(self) -> datetime | None: ...
 
 
-# requests, successes, cost_total, rate_limited, failovers_out, failovers_in
-_NUMBERS = struct.Struct("<qqdqqq")
+# requests, successes, cost_total, rate_limited, failovers_out, failovers_in,
+# data_through (epoch seconds, NaN for none), final
+_NUMBERS = struct.Struct("<qqdqqqd?")
 # Bucket starts shared by every row of the same minute (a datetime is 48 bytes); bounded.
 _STARTS: dict[datetime, datetime] = {}
 _STARTS_MAX = 100_000
@@ -89,8 +95,16 @@ class BucketRow:
     @classmethod
     def of(cls, s: WindowSummary) -> BucketRow:
         agent = None if s.agent_type is None else sys.intern(s.agent_type)
+        through = math.nan if s.data_through is None else s.data_through.timestamp()
         numbers = _NUMBERS.pack(
-            s.requests, s.successes, s.cost_total, s.rate_limited, s.failovers_out, s.failovers_in
+            s.requests,
+            s.successes,
+            s.cost_total,
+            s.rate_limited,
+            s.failovers_out,
+            s.failovers_in,
+            through,
+            s.final,
         )
         return cls(sys.intern(s.model_id), agent, _shared_start(s.window_start), numbers)
 
@@ -117,6 +131,15 @@ class BucketRow:
     @property
     def failovers_in(self) -> int:
         return int(_NUMBERS.unpack(self.numbers)[5])
+
+    @property
+    def data_through(self) -> datetime | None:
+        through = float(_NUMBERS.unpack(self.numbers)[6])
+        return None if math.isnan(through) else datetime.fromtimestamp(through, UTC)
+
+    @property
+    def final(self) -> bool:
+        return bool(_NUMBERS.unpack(self.numbers)[7])
 
 
 class BucketIndex:
@@ -164,13 +187,17 @@ def summary_reply(
     """Sum the bucket rows of the request's agent type that start within its window.
 
     `buckets` may hold any rows: only window "bucket" of `request.agent_type` count (final or
-    still open: the topic keeps the latest of each). Latency and quality come from the latest
-    trailing window of the same length, for all agents only; otherwise they are left out.
-    `models` has a row for every model with an event; cost_by_model and requests_by_model
-    only those with requests.
+    still open: the topic keeps the latest of each; the open ones are counted as provisional).
+    Latency and quality come from the latest trailing window of the same length, for all agents
+    only; otherwise they are left out. `models` has a row for every model with an event;
+    cost_by_model and requests_by_model only those with requests. `data_through` is the newest
+    stream time of the rows counted (a row without one, written before the field existed, as
+    of its window's start).
     """
     since = now - timedelta(hours=request.window_hours)
     totals: dict[str, _Totals] = {}
+    provisional_cost = 0.0
+    through: datetime | None = None
     for row in buckets:
         if row.window != "bucket" or row.agent_type != request.agent_type or row.window_start < since:
             continue
@@ -181,6 +208,12 @@ def summary_reply(
         t.rate_limited += row.rate_limited
         t.failovers_out += row.failovers_out
         t.failovers_in += row.failovers_in
+        if not row.final:
+            t.provisional_requests += row.requests
+            provisional_cost += row.cost_total
+        row_through = row.data_through or row.window_start
+        if through is None or row_through > through:
+            through = row_through
 
     latest: dict[str, WindowSummary] = {}
     if request.agent_type is None:
@@ -208,6 +241,7 @@ def summary_reply(
                 rate_limited=t.rate_limited,
                 failovers_out=t.failovers_out,
                 failovers_in=t.failovers_in,
+                provisional_requests=t.provisional_requests,
             )
         )
     total_requests = sum(r.requests for r in rows)
@@ -221,4 +255,8 @@ def summary_reply(
         cost_by_model={r.model_id: r.cost_total for r in rows if r.requests},
         requests_by_model={r.model_id: r.requests for r in rows if r.requests},
         models=tuple(rows),
+        provisional_requests=sum(r.provisional_requests for r in rows),
+        provisional_cost=provisional_cost,
+        data_through=through,
+        data_age_s=None if through is None else max(0.0, (now - through).total_seconds()),
     )

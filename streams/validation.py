@@ -6,7 +6,7 @@ import hashlib
 
 from modelrouter.schemas import DeadLetter, Event, InvalidEventError, TopicName, decode_event, payload_text
 
-__all__ = ["dead_letter", "parse_event"]
+__all__ = ["dead_letter", "dead_letter_reason", "parse_event"]
 
 # The task-completed topic also carries quality reports: keyed by model_id like the
 # TaskCompleted they complete, so both land on the same partition and bucket keys.
@@ -66,3 +66,18 @@ def _utf8_head(raw: bytes, size: int) -> bytes:
         if exc.reason == "unexpected end of data":
             return head[: exc.start]
     return head
+
+
+def dead_letter_reason(exc: InvalidEventError) -> str:
+    """A short, bounded label for why a record was dead-lettered (the metrics' `reason`):
+    pydantic's error type of the first offending field (`json_invalid`, `missing`,
+    `extra_forbidden`, ...), or `null_value` / `wrong_topic` for parse_event's own checks."""
+    first = exc.errors[0] if exc.errors else {}
+    kind = first.get("type")
+    if isinstance(kind, str) and kind:
+        return kind[:64]
+    if tuple(first.get("loc", ())) == ("type",):
+        return "wrong_topic"
+    if first.get("msg", "").startswith("record has no value"):
+        return "null_value"
+    return "invalid"

@@ -19,6 +19,7 @@ from .app import create_app
 from .assignment import ASSIGNMENT_TOPIC
 from .fold_tasks import register_folds
 from .folds import FAILOVER_IN, REKEYED
+from .ops_server import register_ops_server
 from .selection import register_selection
 
 __all__ = ["build_app", "run_worker", "worker_topics"]
@@ -63,8 +64,9 @@ def _libc_trim() -> Callable[[], object] | None:
 
 def build_app(settings: Settings) -> faust.App:
     app = create_app(settings)
-    register_folds(app, settings)
-    register_selection(app, settings)
+    reader = register_folds(app, settings)
+    responder = register_selection(app, settings)
+    register_ops_server(app, settings, reader, responder)
     trim = _libc_trim()
     if trim is not None:
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import sys
 import time
 import uuid
@@ -86,8 +87,16 @@ def demo_settings(settings: Settings, run_dir: Path, tag: str) -> Settings:
             "selection_deadline_ms": SELECTION_DEADLINE_MS,
             # A minute-long demo needs scorecards that forget an outage within seconds.
             "scorecard_window_s": 30,
+            # The worker's dashboard and metrics: the caller's port, or a free one.
+            "metrics_port": settings.metrics_port or _free_port(settings.metrics_host),
         }
     )
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -193,6 +202,7 @@ async def run_demo(
             f"topics {cfg.topic_prefix}*\n"
             f"  timeline: {timeline.describe()}\n"
             f"  watch the summaries in another terminal: modelrouter tail --topic-prefix {cfg.topic_prefix}\n"
+            f"  dashboard: http://{cfg.metrics_host}:{cfg.metrics_port}/ (Prometheus metrics at /metrics)\n"
             f"  worker log: {worker_log}",
             file=out,
             flush=True,

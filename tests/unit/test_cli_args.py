@@ -29,6 +29,7 @@ from modelrouter.schemas import (
     WindowSummary,
     decode_reply,
     summary_key,
+    utc_now,
 )
 
 NO_BROKER = "127.0.0.1:1"  # nothing listens: a command that tried to connect would exit 1, not 2
@@ -577,3 +578,18 @@ def test_select_with_a_base_assignment_and_no_broker_answers_with_the_fallback(
     assert "answering with the fallback model" in err
     code, _, err = run(capsys, "select", "--agent-type", "SA", "--bootstrap-servers", NO_BROKER)
     assert code == 1 and f"cannot reach Kafka at {NO_BROKER}: no broker answered" in err
+
+
+def test_the_board_marks_open_buckets_and_says_how_old_the_newest_data_is() -> None:
+    board = SummaryBoard()
+    through = utc_now() - timedelta(seconds=42)
+    open_bucket = summary("gpt-4o", "bucket", T0, 6).model_copy(
+        update={"final": False, "data_through": through}
+    )
+    board.apply(open_bucket)
+    board.apply(summary("gpt-4o", "5m", T0, 40))  # no data time (an older worker): the newest stays
+    assert board.data_through == through
+    shown = text(board.table("summaries", 200), 200)
+    assert "bucket 13:00:00 (open)" in shown
+    assert f"newest data {through:%H:%M:%S} (42 s old)" in shown or "(43 s old)" in shown
+    assert "(open) buckets are provisional" in shown

@@ -34,6 +34,7 @@ from modelrouter.streams.sketch import RELATIVE_ACCURACY
 from modelrouter.streams.summaries import (
     TRAILING,
     final_summaries,
+    open_bucket_summaries,
     provisional_summaries,
     scorecard_for,
     to_record,
@@ -179,6 +180,7 @@ def test_final_summaries_one_per_agent_type_and_one_over_all() -> None:
     assert whole == summarize(
         store.merged("m", E0, E0 + BS),
         model_id="m", agent_type=None, window="bucket", window_start=E0, window_end=E0 + BS, final=True,
+        data_through=E0 + 65,  # the partition's stream time
     )  # fmt: skip
 
 
@@ -204,6 +206,23 @@ def test_final_summaries_of_a_bucket_with_nothing_stored() -> None:
     (only,) = final_summaries(store.index, "m", E0 - 600, store.load)
     assert (only.agent_type, only.requests, only.success_rate, only.cost_total) == (None, 0, None, 0.0)
     assert (only.window_start, only.window_end) == (at(-600), at(-540))
+
+
+def test_open_bucket_summaries_cover_each_open_bucket_under_its_final_key() -> None:
+    store = one_bucket()
+    out = open_bucket_summaries(store.index, "m", store.load)
+    # Both buckets of m are open (stream time 65 s has not passed E0's end plus grace).
+    assert [(s.window_start, s.agent_type) for s in out] == [
+        (T0, "PM"), (T0, "QA"), (T0, "SA"), (T0, None), (at(60), "SA"), (at(60), None),
+    ]  # fmt: skip
+    assert not any(s.final for s in out)
+    assert {s.data_through for s in out} == {at(65)}  # the partition's stream time
+    whole = out[3]
+    finals = final_summaries(store.index, "m", E0, store.load)
+    assert whole.key == finals[-1].key  # the final replaces it on the compacted topic
+    assert whole.model_copy(update={"final": True}) == finals[-1]
+    store.index.mark_closed(0, E0)
+    assert [s.window_start for s in open_bucket_summaries(store.index, "m", store.load)] == [at(60)] * 2
 
 
 # --- provisional summaries ----------------------------------------------------------------
@@ -248,6 +267,7 @@ def test_provisional_summaries_are_trailing_windows_over_all_agent_types() -> No
             window_start=start,
             window_end=end,
             final=False,
+            data_through=store.index.clock(0).stream_time,
         )
     assert out[0].requests < out[1].requests < out[2].requests
 

@@ -22,6 +22,8 @@ def row(
     window: str = "bucket",
     p50: float | None = None,
     quality: float | None = None,
+    final: bool = True,
+    through_minutes_ago: float | None = None,
 ) -> WindowSummary:
     start = NOW - timedelta(minutes=minutes_ago)
     return WindowSummary(
@@ -30,7 +32,7 @@ def row(
         window=window,  # type: ignore[arg-type]
         window_start=start,
         window_end=start + timedelta(minutes=1),
-        final=True,
+        final=final,
         requests=requests,
         successes=successes,
         success_rate=successes / requests if requests else None,
@@ -42,6 +44,7 @@ def row(
         rate_limited=1,
         failovers_out=2,
         failovers_in=3,
+        data_through=None if through_minutes_ago is None else NOW - timedelta(minutes=through_minutes_ago),
     )
 
 
@@ -130,3 +133,38 @@ def test_index_keeps_the_latest_row_per_key_and_drops_tombstones() -> None:
     index.apply(trailing.key, None)
     assert index.reply(ask(hours=1), NOW).models == ()
     assert index.reply(ask("SA", hours=1), NOW).requests_by_model == {"b": 3}
+
+
+def test_open_buckets_count_as_provisional_with_the_newest_data_age() -> None:
+    rows = [
+        row("a", None, 3, 10, 9, 0.10, through_minutes_ago=1.5),
+        row("a", None, 1, 4, 4, 0.04, final=False, through_minutes_ago=0.5),
+        row("b", None, 0.5, 6, 3, 0.06, final=False, through_minutes_ago=0.5),
+    ]
+    reply = summary_reply(ask(), rows, [], NOW)
+    assert (reply.total_requests, reply.provisional_requests) == (20, 10)
+    assert reply.provisional_cost == pytest.approx(0.10)
+    rows = [(m.model_id, m.requests, m.provisional_requests) for m in reply.models]
+    assert rows == [("a", 14, 4), ("b", 6, 6)]
+    assert reply.data_through == NOW - timedelta(seconds=30)
+    assert reply.data_age_s == pytest.approx(30.0)
+
+
+def test_the_index_keeps_whether_a_bucket_is_final_and_its_data_time() -> None:
+    index = BucketIndex()
+    open_row = row("a", None, 1, 4, 4, 0.04, final=False, through_minutes_ago=0.25)
+    index.apply(open_row.key, open_row)
+    (kept,) = index.buckets(None)
+    assert (kept.final, kept.data_through, kept.requests) == (False, NOW - timedelta(seconds=15), 4)
+    final_row = open_row.model_copy(update={"final": True, "requests": 5, "data_through": None})
+    index.apply(final_row.key, final_row)  # the final replaces the open bucket's row
+    (kept,) = index.buckets(None)
+    assert (kept.final, kept.data_through, kept.requests) == (True, None, 5)
+    reply = index.reply(ask(), NOW)
+    assert (reply.total_requests, reply.provisional_requests) == (5, 0)
+    assert reply.data_through == final_row.window_start  # a row without a data time: its start
+
+
+def test_no_rows_no_data_age() -> None:
+    reply = summary_reply(ask(), [], [], NOW)
+    assert (reply.data_through, reply.data_age_s, reply.provisional_requests) == (None, None, 0)
