@@ -44,9 +44,9 @@ from modelrouter.agents import ModelOptimizer, ModelRegistry
 
 # The demo's world and its analysis: every import of the demo is here (it moves with the CLI).
 from modelrouter.cli.demo.analysis import PolicyStats, policy_stats
+from modelrouter.cli.demo.command import add_timeline_arguments, timeline_from
 from modelrouter.cli.demo.fleet import EXCLUDED_PROVIDERS
 from modelrouter.cli.demo.run import run_demo
-from modelrouter.cli.demo.timeline import Timeline
 from modelrouter.cli.demo.world import (
     CallOutcome,
     Failure,
@@ -281,15 +281,7 @@ def table(policies: Mapping[str, PolicyStats]) -> str:
 
 
 async def compare(args: argparse.Namespace, settings: Settings) -> dict[str, PolicyStats]:
-    timeline = Timeline.scaled(
-        args.seconds,
-        outage_at=args.outage_at,
-        outage_for=args.outage_for,
-        storm_at=args.storm_at,
-        storm_for=args.storm_for,
-        outage_provider=args.outage_provider,
-        storm_model=args.storm_model,
-    )
+    timeline = timeline_from(args)
     policies: dict[str, PolicyStats] = {}
     if not args.skip_modelrouter:
         print(f"modelrouter: {args.seconds:g} s of world through a worker ...", file=sys.stderr, flush=True)
@@ -339,17 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=7, help="seed of the world and its traffic (default 7)")
     parser.add_argument("--rate", type=float, default=30.0, help="tasks per second (default 30)")
-    timing = parser.add_argument_group("timeline (seconds from the start; default: scaled to --seconds)")
-    timing.add_argument("--outage-at", type=float, help="when the provider outage begins (default: 1/4 in)")
-    timing.add_argument("--outage-for", type=float, help="how long it lasts (default: 1/4 of the run)")
-    timing.add_argument("--storm-at", type=float, help="when the rate-limit storm begins (default: 2/3 in)")
-    timing.add_argument("--storm-for", type=float, help="how long it lasts (default: 1/6 of the run)")
-    timing.add_argument(
-        "--outage-provider", default="anthropic", help="the provider that fails (default anthropic)"
-    )
-    timing.add_argument(
-        "--storm-model", default="gpt-4o", help="the model that answers 429s (default gpt-4o)"
-    )
+    add_timeline_arguments(parser)
     parser.add_argument(
         "--strategies",
         type=_strategies,
