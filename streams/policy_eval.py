@@ -109,6 +109,7 @@ def _terms(record: DecisionRecord, policy: CandidatePolicy, params: ScoringParam
     known = [c.p95_ms for c in kept if c.p95_ms is not None]
     fastest = min(known) + params.latency_floor_ms if known else 0.0
     cheapest = min(c.expected_cost_usd for c in kept) + params.cost_floor_usd
+    best_quality = max(c.quality for c in kept)
     out = []
     for c in kept:
         latency = (
@@ -134,6 +135,7 @@ def _terms(record: DecisionRecord, policy: CandidatePolicy, params: ScoringParam
                 requests=c.requests,
                 successes=c.successes,
                 stats_age_ms=c.stats_age_ms,
+                quality_ref=best_quality,
             )
         )
     return out

@@ -47,9 +47,11 @@ def choice_probabilities(
     penalty = np.array([c.penalty for c in candidates])
     fixed_cost = np.array([c.cost for c in candidates])
     preference = np.array([c.preference for c in candidates])
+    # quality_score's shortfall ratio: (1 - best + floor) / (1 - quality + floor).
+    quality_top = 1.0 - np.array([c.quality_ref for c in candidates]) + params.quality_floor
     if not explore:
         success = np.array([c.success for c in candidates])
-        quality = np.array([c.quality for c in candidates])
+        quality = quality_top / (1.0 - np.array([c.quality for c in candidates]) + params.quality_floor)
         latency = np.array([c.latency for c in candidates])
         scores = weights.success * success + weights.quality * quality + weights.latency * latency
         scores = (scores + weights.cost * fixed_cost + preference) * penalty
@@ -64,7 +66,7 @@ def choice_probabilities(
         draws = gen.beta(betas[:, :, 0], betas[:, :, 1], size=(samples, k, 3))
         scores = (
             weights.success * draws[:, :, 0]
-            + weights.quality * draws[:, :, 1]
+            + weights.quality * (quality_top / (1.0 - draws[:, :, 1] + params.quality_floor))
             + weights.latency * draws[:, :, 2]
             + (weights.cost * fixed_cost + preference)
         ) * penalty

@@ -57,6 +57,7 @@ __all__ = [
     "decide",
     "explore_betas",
     "params_hash",
+    "quality_score",
     "select",
 ]
 
@@ -98,6 +99,10 @@ class ScoringParams:
     latency_prior_score: float = 0.5
     latency_floor_ms: float = 10.0
     cost_floor_usd: float = 1e-5
+    # Quality scores the same way, on its shortfall: (1 - best + floor) / (1 - own + floor), so
+    # the 0.80 model beside a 0.93 one scores 0.48, not 0.80 against 0.93 as the raw means would
+    # (their spread of ~0.15 let cheap, fast models outweigh it: docs/benchmarks.md, Decisions).
+    quality_floor: float = 0.05
     # Used for expected cost and context window when the task gives no estimate.
     default_input_tokens: int = 1000
     default_output_tokens: int = 500
@@ -131,8 +136,8 @@ class ScoringParams:
             raise ConfigurationError("ScoringParams.weights must be >= 0")
         if self.success_alpha <= 0 or self.success_beta <= 0 or self.explore_evidence_cap <= 0:
             raise ConfigurationError("success_alpha, success_beta and explore_evidence_cap must be > 0")
-        if self.latency_floor_ms <= 0 or self.cost_floor_usd <= 0:
-            raise ConfigurationError("latency_floor_ms and cost_floor_usd must be > 0")
+        if self.latency_floor_ms <= 0 or self.cost_floor_usd <= 0 or self.quality_floor <= 0:
+            raise ConfigurationError("latency_floor_ms, cost_floor_usd and quality_floor must be > 0")
         if self.explore_half_life_s <= 0 or self.explore_prior_calls <= 0:
             raise ConfigurationError("explore_half_life_s and explore_prior_calls must be > 0")
         if not 0.0 <= self.explore_floor <= 1.0:
@@ -184,12 +189,14 @@ class _Candidate:
     latency_sample: float | None = None
     latency: float = 0.0
     cost: float = 0.0
+    quality_ref: float = 1.0  # the best quality mean of the candidates it is scored among
     score: float = 0.0
 
     def factors(self) -> dict[str, float]:
         out = {
             "success": self.success,
             "quality": self.quality,
+            "quality_best": self.quality_ref,
             "latency": self.latency,
             "cost": self.cost,
             "preference": self.preference,
@@ -220,7 +227,7 @@ class CandidateTerms:
     model_id: str
     score: float
     success: float  # posterior mean
-    quality: float
+    quality: float  # the quality mean (or prior); it scores relative to quality_ref (quality_score)
     latency: float
     cost: float
     preference: float
@@ -235,6 +242,13 @@ class CandidateTerms:
     requests: int
     successes: int
     stats_age_ms: float | None
+    quality_ref: float = 1.0  # the best quality mean among the candidates it was scored with
+
+
+def quality_score(quality: float, best: float, params: ScoringParams) -> float:
+    """Quality as a term of the score, relative to the best candidate's like latency and cost:
+    the ratio of shortfalls (1 - best + floor) / (1 - quality + floor); 1 for the best."""
+    return (1.0 - best + params.quality_floor) / (1.0 - quality + params.quality_floor)
 
 
 @dataclass(frozen=True)
@@ -428,6 +442,7 @@ def _terms(c: _Candidate, now: datetime, params: ScoringParams) -> CandidateTerm
         requests=c.requests,
         successes=c.successes,
         stats_age_ms=_age_ms(c.card, now),
+        quality_ref=c.quality_ref,
     )
 
 
@@ -553,11 +568,14 @@ def _quality_known(c: _Candidate) -> bool:
 
 
 def _relative_terms(candidates: list[_Candidate], params: ScoringParams) -> None:
-    """Latency and cost score relative to the best candidate (1 = best, 0.5 = twice the best)."""
+    """Latency and cost score relative to the best candidate (1 = best, 0.5 = twice the best);
+    quality's reference is the best quality mean among them (quality_score)."""
     known = [c.p95_ms for c in candidates if c.p95_ms is not None]
     fastest = min(known) + params.latency_floor_ms if known else 0.0
     cheapest = min(c.cost_usd for c in candidates) + params.cost_floor_usd
+    best_quality = max(c.quality for c in candidates)
     for c in candidates:
+        c.quality_ref = best_quality
         c.latency = (
             params.latency_prior_score if c.p95_ms is None else fastest / (c.p95_ms + params.latency_floor_ms)
         )
@@ -569,6 +587,7 @@ def _score(candidates: list[_Candidate], w: Weights, params: ScoringParams) -> N
     for c in candidates:
         success = c.success if c.sample is None else c.sample
         quality = c.quality if c.quality_sample is None else c.quality_sample
+        quality = quality_score(quality, c.quality_ref, params)
         latency = c.latency if c.latency_sample is None else c.latency_sample
         score = w.success * success + w.quality * quality + w.latency * latency
         score = score + w.cost * c.cost + c.preference - (params.demotion_penalty if c.demoted else 0.0)

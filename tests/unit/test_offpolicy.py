@@ -156,7 +156,7 @@ def test_a_joined_log_evaluates_the_policy_it_was_logged_with() -> None:
     fast = evaluate(records, done, parse_policy("latency"), bootstrap=200).estimates["success"]
     assert fast.support.supported and fast.dr is not None
     assert fast.dr.covers(0.8) and fast.dr.value == pytest.approx(0.8, abs=0.04)
-    # Always "smart": only the 2% floor ever chose it, ~10 rows in 500: not enough to say.
-    smart = evaluate(records[:500], done, parse_policy("quality"), bootstrap=200).estimates["success"]
+    # Always "smart": the log chose it ~9% of the time, ~18 rows in 200: not enough to say.
+    smart = evaluate(records[:200], done, parse_policy("quality"), bootstrap=200).estimates["success"]
     assert not smart.support.supported and smart.dr is None
     assert "effective sample size" in smart.support.reason

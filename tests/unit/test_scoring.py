@@ -27,7 +27,15 @@ from modelrouter.schemas.health import (
     in_cooldown,
     is_probe,
 )
-from modelrouter.streams.scoring import DEFAULT_PARAMS, STRATEGIES, ScoringParams, Strategy, Weights, select
+from modelrouter.streams.scoring import (
+    DEFAULT_PARAMS,
+    STRATEGIES,
+    ScoringParams,
+    Strategy,
+    Weights,
+    quality_score,
+    select,
+)
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 BASE = BaseAssignment(role_type="architect", model_tier="premium", primary_model="a", fallback_model="b")
@@ -346,14 +354,15 @@ def test_model_without_data_is_a_candidate_with_prior_values() -> None:
     assert reply.factors == {
         "success": 0.9,  # Beta(9, 1) prior mean
         "quality": 0.7,
+        "quality_best": 0.7,  # the only candidate: its quality term is 1
         "latency": 0.5,
         "cost": 1.0,
         "preference": 0.0,
         "requests": 0.0,
         "expected_cost_usd": pytest.approx(0.002),
     }
-    assert reply.score == pytest.approx(0.4 * 0.9 + 0.2 * 0.7 + 0.2 * 0.5 + 0.2 * 1.0)
-    assert reply.reasoning == "new (balanced, score 0.800): no data yet (prior success 0.90), $0.002/request"
+    assert reply.score == pytest.approx(0.4 * 0.9 + 0.2 * 1.0 + 0.2 * 0.5 + 0.2 * 1.0)
+    assert reply.reasoning == "new (balanced, score 0.860): no data yet (prior success 0.90), $0.002/request"
 
 
 def test_a_proven_model_beats_an_unknown_one_and_a_failing_one() -> None:
@@ -409,9 +418,11 @@ def test_score_is_the_weighted_sum_of_normalised_criteria() -> None:
     assert reply.factors["cost"] == pytest.approx(cost)
     assert reply.factors["p95_ms"] == 300.0
     assert reply.factors["expected_cost_usd"] == pytest.approx(0.004)
-    assert reply.score == pytest.approx(0.4 * success + 0.2 * 0.75 + 0.2 * latency + 0.2 * cost)
+    quality = (1 - 0.95 + 0.05) / (1 - 0.75 + 0.05)  # shortfall of the best / own, with the 0.05 floor
+    assert reply.factors["quality"] == 0.75 and reply.factors["quality_best"] == 0.95
+    assert reply.score == pytest.approx(0.4 * success + 0.2 * quality + 0.2 * latency + 0.2 * cost)
     cheap = next(a for a in reply.alternatives if a.model_id == "cheap")
-    assert cheap.score == pytest.approx(0.4 * success + 0.2 * 0.6 + 0.2 * 310 / 4010 + 0.2 * 1.0)
+    assert cheap.score == pytest.approx(0.4 * success + 0.2 * 0.1 / 0.45 + 0.2 * 310 / 4010 + 0.2 * 1.0)
 
 
 def test_strategies_are_the_contracts() -> None:
@@ -427,7 +438,7 @@ def test_base_assignment_primary_then_fallback_are_preferred_on_equal_evidence()
     assert reply.factors["preference"] == 0.1
     assert reply.score - reply.alternatives[1].score == pytest.approx(0.1)
     assert reply.alternatives[0].score - reply.alternatives[1].score == pytest.approx(0.03)
-    assert reply.reasoning.endswith("; primary of role architect; next b (0.830)")
+    assert reply.reasoning.endswith("; primary of role architect; next b (0.890)")
 
 
 def test_base_preference_does_not_save_a_failing_primary() -> None:
@@ -448,7 +459,7 @@ def test_reasoning_and_age_of_a_model_with_data() -> None:
         NOW,
     )
     assert reply.reasoning == (
-        "a (balanced, score 1.031): success 0.98 (312 calls), p95 840 ms, $0.006/request; "
+        "a (balanced, score 1.091): success 0.98 (312 calls), p95 840 ms, $0.006/request; "
         "primary of role architect"
     )
     assert reply.stats_age_ms == 3000.0
@@ -571,3 +582,25 @@ def test_tiny_costs_print_without_an_exponent() -> None:
     assert reply.reasoning.endswith(", $0.000025/request")
     assert "latency" in reply.factors
     assert "p95_ms" not in reply.factors  # no data: the prior latency score, no invented p95
+
+
+def test_quality_scores_on_its_shortfall_relative_to_the_best_candidate() -> None:
+    """0.80 beside 0.92 is 2.1x the shortfall: the quality strategy pays for the better model,
+    where raw means (0.80 vs 0.92) let a cheaper, faster one outweigh its 0.6 weight."""
+    reg = registry(
+        spec("premium", input_cost_per_1k=0.01, output_cost_per_1k=0.03),
+        spec("budget", input_cost_per_1k=0.0005, output_cost_per_1k=0.0015),
+    )
+    stats = cards(
+        card("premium", requests=200, successes=198, latency_p95_ms=3000.0, quality_mean=0.92),
+        card("budget", requests=200, successes=198, latency_p95_ms=1200.0, quality_mean=0.80),
+    )
+    reply = select(request(base=None, strategy="quality"), reg, stats, NOW)
+    assert reply.selected_model_id == "premium"
+    assert reply.factors["quality_best"] == 0.92
+    budget = select(request(base=None, strategy="cost"), reg, stats, NOW)
+    assert budget.selected_model_id == "budget"  # the cost strategy still buys the cheap one
+    assert budget.factors["quality"] == 0.80 and budget.factors["quality_best"] == 0.92
+    # The term itself: 1 for the best, the ratio of shortfalls (with the 0.05 floor) below it.
+    assert quality_score(0.92, 0.92, DEFAULT_PARAMS) == pytest.approx(1.0)
+    assert quality_score(0.80, 0.92, DEFAULT_PARAMS) == pytest.approx(0.13 / 0.25)
