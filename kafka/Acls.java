@@ -57,8 +57,11 @@ public class Acls {
             AclOperation.CREATE, AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE);
         allow("agent", ResourceType.CLUSTER, "kafka-cluster", literal, AclOperation.IDEMPOTENT_WRITE);
 
-        // reader: the summaries topic, read only.
-        allow("reader", topic, prefix + "summaries", literal, AclOperation.READ, AclOperation.DESCRIBE);
+        // reader: read only. The summaries (dashboards, tail), and what `modelrouter evaluate`
+        // and `explain` read: the decisions, their outcomes, the registry and the scorecards.
+        for (String name : new String[] {"summaries", "decisions", "task-completed", "registry", "scorecards"}) {
+            allow("reader", topic, prefix + name, literal, AclOperation.READ, AclOperation.DESCRIBE);
+        }
 
         try (Admin client = Admin.create(admin)) {
             client.createAcls(bindings).all().get();

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -400,9 +401,11 @@ def redact(text: str, pw: dict[str, str] | None) -> str:
 
 
 def grant_acls(java: str, cfg: BrokerConfig, pw: dict[str, str]) -> None:
-    """The ACLs of worker, agent and reader (kafka/Acls.java), once per data folder."""
+    """The ACLs of worker, agent and reader (kafka/Acls.java), once per data folder and again
+    when Acls.java changes (granting an ACL that exists already is a no-op)."""
     done = cfg.secure_dir / "acls-granted"
-    if done.exists():
+    granted = f"{cfg.topic_prefix} {cfg.worker_id} {hashlib.sha256(ACLS_PROGRAM.read_bytes()).hexdigest()}\n"
+    if done.exists() and done.read_text() == granted:
         return
     proc = subprocess.run(
         [
@@ -422,7 +425,7 @@ def grant_acls(java: str, cfg: BrokerConfig, pw: dict[str, str]) -> None:
     )
     if proc.returncode != 0:
         raise BrokerError(f"granting the ACLs failed: {redact(proc.stdout + proc.stderr, pw)[-2000:]}")
-    done.write_text(f"{cfg.topic_prefix} {cfg.worker_id}\n")
+    done.write_text(granted)
 
 
 def up(nodes: list[BrokerConfig]) -> int:

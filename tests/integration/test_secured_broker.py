@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 from modelrouter.agents import EventPublisher, SelectionClient
 from modelrouter.agents.kafka import ensure_topics
 from modelrouter.schemas import (
+    DecisionRecord,
     ModelSpec,
     SelectionRequest,
     Settings,
@@ -106,7 +107,7 @@ def event_fields(i: int) -> dict[str, object]:
 async def test_worker_sdk_and_cli_work_with_their_credentials(
     secure_dir: Path, tmp_path: Path, worker_factory
 ) -> None:
-    worker_s = as_user(secure_dir, "worker", tmp_path)
+    worker_s = as_user(secure_dir, "worker", tmp_path, decisions_log=True)
     agent_s = as_user(secure_dir, "agent", tmp_path)
     reader_s = as_user(secure_dir, "reader", tmp_path)
     await ensure_topics(worker_s)
@@ -161,6 +162,13 @@ async def test_worker_sdk_and_cli_work_with_their_credentials(
         )
         reply = await client.select(request, deadline_ms=10_000, raise_on_timeout=True)
     assert (reply.selected_model_id, reply.fallback_used) == ("gpt-4o", False)
+
+    async def logged() -> list[DecisionRecord]:  # what `modelrouter evaluate` and `explain` read, as reader
+        values = [v for _, v in await read_topic(reader_s, reader_s.topic("decisions")) if v is not None]
+        return [r for r in (decode(DecisionRecord, v) for v in values) if r.request_id == "secure-1"]
+
+    records = await eventually(logged, lambda found: len(found) == 1, timeout_s=30)
+    assert [(r.chosen_model_id, r.propensity) for r in records] == [("gpt-4o", 1.0)]
 
     for text in (worker.log_text(), (secure_dir.parent / "broker.log").read_text(), cli.stdout + cli.stderr):
         assert not [p for p in passwords(secure_dir) if p in text]
