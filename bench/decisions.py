@@ -33,7 +33,7 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import litellm
@@ -41,6 +41,7 @@ import orjson
 from litellm import CustomLLM, Router
 
 from modelrouter.agents import ModelOptimizer, ModelRegistry
+from modelrouter.agents.selection_client import Strategy
 
 # The demo's world and its analysis: every import of the demo is here (it moves with the CLI).
 from modelrouter.cli.demo.analysis import PolicyStats, policy_stats
@@ -296,6 +297,7 @@ async def compare(args: argparse.Namespace, settings: Settings) -> dict[str, Pol
                 out=io.StringIO(),
                 run_dir=Path(run_dir),
                 start_broker=False,
+                strategy=args.agent_strategy,
             )
         policies["modelrouter"] = report.policy("selection")
         fixed = (report.policy("fixed"), report.policy("fixed+fallback"))
@@ -340,6 +342,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--skip-modelrouter", action="store_true", help="LiteLLM's strategies only (no Kafka)"
+    )
+    parser.add_argument(
+        "--agent-strategy",
+        choices=get_args(Strategy),
+        help="the selection strategy every agent asks modelrouter for (default: each agent type its "
+        "own, as in the demo: five ask for quality, IMPLEMENTATION for cost)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 import sys
@@ -29,7 +30,7 @@ from modelrouter.agents import (
     ScorecardBoard,
 )
 from modelrouter.agents.kafka import ensure_topics
-from modelrouter.agents.selection_client import SelectionClient
+from modelrouter.agents.selection_client import SelectionClient, Strategy
 from modelrouter.schemas import ConfigurationError, Settings, utc_now
 from modelrouter.streams.table_totals import bucket_totals
 
@@ -157,12 +158,14 @@ async def run_demo(
     out: TextIO | None = None,
     run_dir: Path | None = None,
     start_broker: bool = True,
+    strategy: Strategy | None = None,
 ) -> DemoReport:
     """Run the demo and return its report (also printed to `out`, and written as JSON to the run folder).
 
     `settings` give the connection (bootstrap servers, security); the demo picks its own topic
     prefix, group id and worker state under `run_dir` (default .modelrouter/demo-<time>/).
-    `timeline` defaults to Timeline.scaled(seconds). Stops the worker it started, never the broker.
+    `timeline` defaults to Timeline.scaled(seconds). `strategy`, when given, is the one every
+    agent asks for (else each its own, world.AGENTS). Stops the worker it started, never the broker.
     """
     out = out if out is not None else sys.stdout
     if timeline is None:
@@ -185,6 +188,8 @@ async def run_demo(
     optimizer = ModelOptimizer(registry=models)
     world = World(seed, timeline, models)
     agents = fleet_agents(optimizer.agent_types)
+    if strategy is not None:
+        agents = tuple(dataclasses.replace(a, strategy=strategy) for a in agents)
     tasks = task_stream(seed, seconds, rate, agents)
 
     demo_log, worker_log = run_dir / "demo.log", run_dir / "worker.log"
