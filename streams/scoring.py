@@ -36,6 +36,7 @@ from modelrouter.schemas import (
     Settings,
 )
 from modelrouter.schemas.health import (
+    CLOSED,
     Circuit,
     CircuitState,
     HealthParams,
@@ -348,10 +349,14 @@ def decide(
         spec = registry[key]
         card = scorecards.get(spec.model_id)
         cost_usd = spec.expected_cost(tokens_in, tokens_out)
-        breaker = circuit(card, now, health)
-        reason = _rejection(spec, card, cons, tokens_in + tokens_out, cost_usd, now, breaker)
+        # The circuit is read off the scorecard only for a model the request's constraints admit.
+        reason = _static_rejection(spec, cons, tokens_in + tokens_out, cost_usd)
+        breaker = CLOSED if reason is not None else circuit(card, now, health)
+        if reason is None:
+            reason = _live_rejection(card, cons, now, breaker)
         if reason is not None:
-            rejected.append(Rejection(model_id=spec.model_id, reason=_clip(reason)))
+            # Built unvalidated: an id from the registry and a clipped reason (~5% of a selection).
+            rejected.append(Rejection.model_construct(model_id=spec.model_id, reason=_clip(reason)))
             if band is not None and band.by_tier(spec):
                 band_rejected.append(rejected[-1])
             continue
@@ -407,15 +412,17 @@ def decide(
         score=best.score,
         reasoning=_clip(reasoning),
         factors=best.factors(),
-        alternatives=tuple(
-            Alternative(model_id=c.spec.model_id, score=c.score) for c in [*ranked, *rest] if c is not best
+        alternatives=tuple(  # unvalidated, as the rejections: registry ids and computed scores
+            Alternative.model_construct(model_id=c.spec.model_id, score=c.score)
+            for c in [*ranked, *rest]
+            if c is not best
         ),
         rejected=tuple(rejected),
         fallback_used=False,
         stats_age_ms=_age_ms(best.card, now),
         decided_at=now,
     )
-    chosen = choices.index(best)
+    chosen = next(i for i, c in enumerate(choices) if c is best)  # identity: == compares every field
     return Decision(
         reply, request.strategy, request.explore, chosen, floor_pick, tuple(choices), params, floor
     )
@@ -446,16 +453,8 @@ def _terms(c: _Candidate, now: datetime, params: ScoringParams) -> CandidateTerm
     )
 
 
-def _rejection(
-    spec: ModelSpec,
-    card: Scorecard | None,
-    cons: Constraints | None,
-    tokens: int,
-    cost_usd: float,
-    now: datetime,
-    breaker: Circuit,
-) -> str | None:
-    """The first constraint `spec` breaks, cheapest checks first; None if it passes."""
+def _static_rejection(spec: ModelSpec, cons: Constraints | None, tokens: int, cost_usd: float) -> str | None:
+    """The first constraint of the registry entry `spec` breaks, cheapest checks first; None if it passes."""
     if not spec.enabled:
         return "disabled"
     if cons is not None:
@@ -471,6 +470,13 @@ def _rejection(
     if cons is not None and cons.max_cost_per_request is not None and cost_usd > cons.max_cost_per_request:
         got, cap = _distinct(cost_usd, cons.max_cost_per_request)
         return f"expected cost ${got} > max ${cap}"
+    return None
+
+
+def _live_rejection(
+    card: Scorecard | None, cons: Constraints | None, now: datetime, breaker: Circuit
+) -> str | None:
+    """The first constraint the scorecard `card` breaks at `now`; None if it passes."""
     if card is None:
         return None
     if in_cooldown(card, now):
