@@ -19,11 +19,10 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import cached_property
 from types import MappingProxyType
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 from modelrouter.schemas import (
     TEXT_MAX,
-    Alternative,
     APIModelError,
     BaseAssignment,
     ConfigurationError,
@@ -342,8 +341,8 @@ def decide(
 
     band = _Band.of(base, registry, scorecards, params)
     candidates: list[_Candidate] = []
-    rejected: list[Rejection] = []
-    band_rejected: list[Rejection] = []  # rejections of models in the band: why selection left it
+    rejected: list[_Rejected] = []
+    band_rejected: list[_Rejected] = []  # rejections of models in the band: why selection left it
     # Sorted: rejections, rng draws and ties must not depend on the mapping's order.
     for key in sorted(registry):
         spec = registry[key]
@@ -355,8 +354,7 @@ def decide(
         if reason is None:
             reason = _live_rejection(card, cons, now, breaker)
         if reason is not None:
-            # Built unvalidated: an id from the registry and a clipped reason (~5% of a selection).
-            rejected.append(Rejection.model_construct(model_id=spec.model_id, reason=_clip(reason)))
+            rejected.append(_Rejected(spec.model_id, _clip(reason)))
             if band is not None and band.by_tier(spec):
                 band_rejected.append(rejected[-1])
             continue
@@ -404,23 +402,25 @@ def decide(
     reasoning = _explain(best, [*ranked, *rest], base, request.strategy, band, left, len(rest))
     if floor_pick:
         reasoning += f"; explored: floor pick, uniform over {len(pool)} candidates"
-    reply = SelectionReply(
-        request_id=request.request_id,
-        selected_model_id=best.spec.model_id,
-        provider=best.spec.provider,
-        endpoint=best.spec.endpoint,
-        score=best.score,
-        reasoning=_clip(reasoning),
-        factors=best.factors(),
-        alternatives=tuple(  # unvalidated, as the rejections: registry ids and computed scores
-            Alternative.model_construct(model_id=c.spec.model_id, score=c.score)
-            for c in [*ranked, *rest]
-            if c is not best
-        ),
-        rejected=tuple(rejected),
-        fallback_used=False,
-        stats_age_ms=_age_ms(best.card, now),
-        decided_at=now,
+    # Validated once, nested records as plain data: pydantic-core builds 50 alternatives from dicts
+    # in a third of the time that 50 model_construct calls take (bench/selection.py's registry).
+    reply = SelectionReply.model_validate(
+        {
+            "request_id": request.request_id,
+            "selected_model_id": best.spec.model_id,
+            "provider": best.spec.provider,
+            "endpoint": best.spec.endpoint,
+            "score": best.score,
+            "reasoning": _clip(reasoning),
+            "factors": best.factors(),
+            "alternatives": tuple(
+                {"model_id": c.spec.model_id, "score": c.score} for c in [*ranked, *rest] if c is not best
+            ),
+            "rejected": _rejections(rejected),
+            "fallback_used": False,
+            "stats_age_ms": _age_ms(best.card, now),
+            "decided_at": now,
+        }
     )
     chosen = next(i for i, c in enumerate(choices) if c is best)  # identity: == compares every field
     return Decision(
@@ -674,7 +674,7 @@ class _Band:
         )
 
 
-def _left_band(band: _Band, band_rejected: list[Rejection], cons: Constraints | None) -> str:
+def _left_band(band: _Band, band_rejected: list[_Rejected], cons: Constraints | None) -> str:
     """Why selection went below the assigned tier: every model of it or above was rejected."""
     if not band_rejected:
         return f"below assigned tier {band.tier}: the registry has no usable model of it or above"
@@ -737,7 +737,7 @@ def _fallback(
     request: SelectionRequest,
     registry: Mapping[str, ModelSpec],
     scorecards: Mapping[str, Scorecard],
-    rejected: list[Rejection],
+    rejected: list[_Rejected],
     now: datetime,
 ) -> SelectionReply:
     """Nothing passed: the base assignment's fallback model, whatever its own verdict was."""
@@ -768,14 +768,25 @@ def _fallback(
             f"{base.role_type} ({note})"
         ),
         factors=factors,
-        rejected=tuple(rejected),
+        rejected=tuple(Rejection(model_id=r.model_id, reason=r.reason) for r in rejected),
         fallback_used=True,
         stats_age_ms=_age_ms(card, now),
         decided_at=now,
     )
 
 
-def _summary(rejected: list[Rejection], shown: int = 3) -> str:
+class _Rejected(NamedTuple):
+    """A Rejection before it is validated into a reply."""
+
+    model_id: str
+    reason: str
+
+
+def _rejections(rejected: list[_Rejected]) -> tuple[dict[str, str], ...]:
+    return tuple({"model_id": r.model_id, "reason": r.reason} for r in rejected)
+
+
+def _summary(rejected: list[_Rejected], shown: int = 3) -> str:
     text = "; ".join(f"{r.model_id}: {r.reason}" for r in rejected[:shown])
     more = len(rejected) - shown
     return f"{text}; and {more} more" if more > 0 else text
