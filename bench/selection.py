@@ -10,7 +10,8 @@ read off the reply topic (both in this process, one clock). The same load then r
 bare echo (bench/echo.py: a plain consumer in its own process answering each request with a
 fixed reply), the baseline of Kafka's own round trip on this machine. The last line printed is
 JSON: {"p50_ms", "p99_ms", "max_ms", "rate", "sent", "answered", "echo_p50_ms", "echo_p99_ms",
-"echo_answered", "p50_ratio", "p99_ratio"}.
+"echo_answered", "p50_ratio", "p99_ratio"}, and "fold_load_events_per_sec" with --fold-load
+(events for the worker to fold meanwhile, published by bench/load.py in a process of its own).
 """
 
 from __future__ import annotations
@@ -304,18 +305,22 @@ async def bench(args: argparse.Namespace, settings: Settings, workdir: Path) -> 
     requests_topic = settings.topic(TopicName.SELECTION_REQUESTS)
     run = Run(expected=int(args.rate * args.seconds))
     echo = Run(expected=int(args.rate * args.seconds))
+    load: subprocess.Popen[str] | None = None
     try:
         await ensure_topics(settings)
         await ensure_topics(settings, [TopicSpec(reply_to, 1, False, 600_000)])
         specs = models(args.models, rng)
         await publish_setup(settings, specs, rng)
         print(f"registered {len(specs)} models and their scorecards on {settings.topic_prefix!r}", flush=True)
+        if args.fold_load:
+            load = start_fold_load(settings, specs, args.fold_load)
         print("-- selection: the worker's responder", flush=True)
         await measure(args, settings, workdir, specs, requests_topic, reply_to, run)
         if not args.no_echo:
             print("-- baseline: a bare echo (bench/echo.py), same rate, same client", flush=True)
             await measure_echo(args, settings, workdir, specs, echo)
     finally:
+        load_rate = stop_fold_load(load) if load is not None else None
         if args.fresh_prefix and not args.keep_topics:
             await delete_topics(settings)
 
@@ -341,6 +346,9 @@ async def bench(args: argparse.Namespace, settings: Settings, workdir: Path) -> 
         "sent": run.sent,
         "answered": run.answered,
     }
+    if load_rate is not None:
+        print(f"fold load: {load_rate:,.0f} task-completed events/s through both legs", flush=True)
+        result["fold_load_events_per_sec"] = load_rate
     if not args.no_echo:
         e50, e99, _ = latency_figures(echo)
         print(
@@ -356,6 +364,34 @@ async def bench(args: argparse.Namespace, settings: Settings, workdir: Path) -> 
             "p99_ratio": round(p99 / e99, 3),
         }
     return result
+
+
+def start_fold_load(settings: Settings, specs: list[ModelSpec], rate: float) -> subprocess.Popen[str]:
+    """bench/load.py in a process of its own: `rate` task-completed events/s for the worker to
+    fold, through the selection leg and the echo's (the same machine load for both)."""
+    print(f"fold load: {rate:,.0f} task-completed events/s from bench/load.py", flush=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "load.py"),
+            "--prefix",
+            settings.topic_prefix,
+            "--rate",
+            str(rate),
+            "--models",
+            ",".join(s.model_id for s in specs),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop_fold_load(load: subprocess.Popen[str]) -> float:
+    """Stops bench/load.py; the rate it reached (events/s)."""
+    load.terminate()
+    out, _ = load.communicate(timeout=30)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    return float(orjson.loads(lines[-1])["rate"]) if lines else 0.0
 
 
 async def timed_load(
@@ -509,6 +545,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-s", type=float, default=5.0, help="how long to wait for the last replies")
     parser.add_argument("--startup-timeout", type=float, default=90.0)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--fold-load",
+        type=float,
+        default=0.0,
+        metavar="EVENTS_PER_S",
+        help="task-completed events/s for the worker to fold meanwhile (bench/load.py; default none)",
+    )
     args = parser.parse_args(argv)
     if args.no_worker and not args.prefix:
         parser.error("--no-worker needs --prefix (the running worker's MODELROUTER_TOPIC_PREFIX)")
