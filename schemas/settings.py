@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         False, description="log every selection with its propensity on the decisions topic"
     )
 
+    # Off by default: on, the worker's own metrics count the child's answers a second late.
+    selection_process: bool = Field(
+        False,
+        description="answer selection requests in a child process of the worker's, not beside its folds",
+    )
+
     compression: Compression = Field(
         "none", description="codec of the batches this process produces (every reader decodes all five)"
     )

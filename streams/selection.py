@@ -57,7 +57,14 @@ from .histogram import LatencyHistogram
 from .scoring import ScoringParams, decide
 from .summary_queries import BucketIndex
 
-__all__ = ["Answer", "ResponderStats", "SelectionResponder", "register_selection", "scoring_params"]
+__all__ = [
+    "Answer",
+    "ResponderStats",
+    "SelectionResponder",
+    "register_selection",
+    "report_stats",
+    "scoring_params",
+]
 
 log = logging.getLogger("modelrouter.streams.selection")
 
@@ -402,6 +409,24 @@ class SelectionResponder:
         return self._producer
 
 
+def report_stats(responder: SelectionResponder) -> None:
+    """Log what `responder` answered since the last report (every 10 s where it runs)."""
+    s = responder.stats
+    log.info(
+        "selection: %d selections, %d summaries, %d error replies, %d dead-lettered, %d failed sends; "
+        "decisions logged %d, dropped %d, failed %d; %s",
+        s.selections,
+        s.summaries,
+        s.error_replies,
+        s.dead_lettered,
+        s.failed_sends,
+        responder.decisions.published,
+        responder.decisions.dropped,
+        responder.decisions.failed,
+        s.take_timings(),
+    )
+
+
 def register_selection(app: faust.App, settings: Settings) -> SelectionResponder:
     """Run the responder with the app: its views, its consumer group and its reply producer
     start once the worker's tables are recovered and stop with the worker."""
@@ -422,19 +447,6 @@ def register_selection(app: faust.App, settings: Settings) -> SelectionResponder
 
     @app.timer(10.0)  # type: ignore[untyped-decorator]
     async def report() -> None:
-        s = responder.stats
-        log.info(
-            "selection: %d selections, %d summaries, %d error replies, %d dead-lettered, %d failed sends; "
-            "decisions logged %d, dropped %d, failed %d; %s",
-            s.selections,
-            s.summaries,
-            s.error_replies,
-            s.dead_lettered,
-            s.failed_sends,
-            responder.decisions.published,
-            responder.decisions.dropped,
-            responder.decisions.failed,
-            s.take_timings(),
-        )
+        report_stats(responder)
 
     return responder

@@ -20,6 +20,7 @@ from .assignment import ASSIGNMENT_TOPIC
 from .fold_tasks import register_folds
 from .folds import FAILOVER_IN, REKEYED
 from .ops_server import register_ops_server
+from .responder_process import register_selection_process
 from .selection import register_selection
 
 __all__ = ["build_app", "run_worker", "worker_topics"]
@@ -65,7 +66,10 @@ def _libc_trim() -> Callable[[], object] | None:
 def build_app(settings: Settings) -> faust.App:
     app = create_app(settings)
     reader = register_folds(app, settings)
-    responder = register_selection(app, settings)
+    if settings.selection_process:
+        responder = register_selection_process(app, settings)
+    else:
+        responder = register_selection(app, settings)
     register_ops_server(app, settings, reader, responder)
     trim = _libc_trim()
     if trim is not None:
