@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -27,6 +27,8 @@ from modelrouter.schemas import (
     ID_MAX,
     TEXT_MAX,
     APIModelError,
+    Budget,
+    BudgetReservation,
     ErrorDetail,
     ErrorReply,
     HealthReply,
@@ -50,6 +52,16 @@ from modelrouter.schemas import (
 )
 from modelrouter.schemas.selection import TopicStr
 
+from .budgets import (
+    BudgetCheck,
+    BudgetStanding,
+    Completion,
+    Reservations,
+    active_budgets,
+    budget_standing,
+    completion_of,
+    tightest,
+)
 from .dead_letters import bounded_dead_letter
 from .decision_publisher import DecisionPublisher, PendingDecision
 from .fleet_health import health_reports
@@ -94,6 +106,7 @@ class Answer:
     reply: AnyReply | None
     error: str = ""
     decision: PendingDecision | None = None  # to log on the decisions topic once replied
+    reservation: BudgetReservation | None = None  # to share with the other workers before replying
 
 
 @dataclass
@@ -101,6 +114,8 @@ class ResponderStats:
     requests: int = 0  # handled, of every kind, valid or not
     selections: int = 0
     fallbacks: int = 0  # selections that answered with the fallback (fallback_used)
+    budget_rejections: int = 0  # candidates rejected because their expected cost did not fit a budget
+    reservations_failed: int = 0  # reservations the other workers may not have seen (send failed)
     summaries: int = 0
     health_queries: int = 0
     error_replies: int = 0
@@ -198,6 +213,24 @@ class SelectionResponder:
         )
         self._buckets = BucketIndex()
         self.summaries.on_change(self._buckets.apply)
+        # Budgets: the limits in full; the reservations and the task-completed events of the last
+        # reservation timeout (listener-only), so every worker holds every worker's reservations.
+        self.budgets = TopicView(settings, settings.topic(TopicName.BUDGETS), decoder(Budget))
+        self.reservations = Reservations()
+        held_s = settings.budget_reservation_timeout_s
+        self._held_for = timedelta(seconds=held_s)
+        self._bucket_s = settings.bucket_seconds
+        self._near_fraction = settings.budget_near_fraction
+        self._reservations_topic = settings.topic(TopicName.BUDGET_RESERVATIONS)
+        self._reservation_view = TopicView(
+            settings, self._reservations_topic, decoder(BudgetReservation), keep=False, since_s=held_s
+        )
+        self._reservation_view.on_change(self._reserved)
+        self._completions = TopicView(
+            settings, settings.topic(TopicName.TASK_COMPLETED), self._completion, keep=False, since_s=held_s
+        )
+        self._completions.on_change(self._completed)
+        self._expired_at = 0.0
         self._dead_letters = settings.topic(TopicName.DEAD_LETTER)
         self._producer: AIOKafkaProducer | None = None
         self._slow_sends: set[asyncio.Task[None]] = set()
@@ -222,8 +255,12 @@ class SelectionResponder:
             await self.decisions.start()
         try:
             async with asyncio.TaskGroup() as group:  # one failing cancels the others
-                for view in (self.registry, self.scorecards, self.summaries):
+                for view in (self.registry, self.scorecards, self.summaries, self.budgets):
                     group.create_task(view.start())
+            # After the budgets: a completion is read only for an agent type with a budget.
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._reservation_view.start())
+                group.create_task(self._completions.start())
         except BaseException:
             await self.stop()
             raise
@@ -239,7 +276,14 @@ class SelectionResponder:
         for task in list(self._slow_sends):
             task.cancel()
         await asyncio.gather(*self._slow_sends, return_exceptions=True)
-        await asyncio.gather(self.registry.stop(), self.scorecards.stop(), self.summaries.stop())
+        await asyncio.gather(
+            self.registry.stop(),
+            self.scorecards.stop(),
+            self.summaries.stop(),
+            self.budgets.stop(),
+            self._reservation_view.stop(),
+            self._completions.stop(),
+        )
         if self._producer is not None:
             producer, self._producer = self._producer, None
             await producer.stop()  # flushes what is still buffered
@@ -273,12 +317,19 @@ class SelectionResponder:
         # Seeded by the request: an exploring request draws the same on every worker and in tests.
         rng = random.Random(request.request_id) if request.explore else None  # noqa: S311 - not crypto
         registry, scorecards = self.registry, self.scorecards
+        budget = self.budget_check(request.agent_type, now)
         try:
-            decision = decide(request, registry.items(), scorecards.items(), now, rng, self._params)
+            decision = decide(request, registry.items(), scorecards.items(), now, rng, self._params, budget)
         except APIModelError as exc:
             return Answer(request.reply_to, _error(request.request_id, "no_candidate", str(exc)))
+        reservation = None
+        if budget is not None:
+            rejected = decision.reply.rejected
+            self.stats.budget_rejections += sum(r.reason.startswith("budget:") for r in rejected)
+            if not decision.reply.fallback_used:
+                reservation = self._reserve(request, decision.reply, now)
         if not self._log_decisions:
-            return Answer(request.reply_to, decision.reply)
+            return Answer(request.reply_to, decision.reply, reservation=reservation)
         pending = PendingDecision(
             request,
             decision,
@@ -287,7 +338,66 @@ class SelectionResponder:
             dict(scorecards.positions),
             scorecards.version,
         )
-        return Answer(request.reply_to, decision.reply, decision=pending)
+        return Answer(request.reply_to, decision.reply, decision=pending, reservation=reservation)
+
+    def budget_check(self, agent_type: str, now: datetime) -> BudgetCheck | None:
+        """What selection may still spend for `agent_type` at `now`; None without a budget."""
+        budget = self.budgets.get(agent_type)
+        if budget is None or not budget.limits():
+            return None
+        return tightest(self._standing(budget, now), self._near_fraction)
+
+    def budget_standings(self, now: datetime) -> list[BudgetStanding]:
+        """Every window of every budget: its limit, spent (the tables), reserved (in flight)."""
+        out: list[BudgetStanding] = []
+        for agent in sorted(active := active_budgets(self.budgets.items())):
+            out += self._standing(active[agent], now)
+        return out
+
+    def _standing(self, budget: Budget, now: datetime) -> list[BudgetStanding]:
+        if time.monotonic() - self._expired_at >= 10.0:
+            self._expired_at = time.monotonic()
+            self.reservations.expire(now, self._held_for)
+        held = self.reservations.held(budget.agent_type, now, self._counted)
+        return budget_standing(budget, self._buckets.spend, held, now)
+
+    def _counted(self, c: Completion) -> bool:
+        """Whether the tables hold `c`'s cost: its bucket row was published at a stream time at or
+        past the event's time (a float round trip of the time may lose a microsecond)."""
+        epoch = c.occurred_at.timestamp()
+        start = datetime.fromtimestamp(int(epoch // self._bucket_s) * self._bucket_s, UTC)
+        row = self._buckets.row(c.model_id, c.agent_type, start)
+        through = row.data_through if row is not None else None
+        return through is not None and through.timestamp() >= epoch - 1e-3
+
+    def _reserve(self, request: SelectionRequest, reply: SelectionReply, now: datetime) -> BudgetReservation:
+        cost = reply.factors.get("expected_cost_usd", 0.0)
+        reservation = BudgetReservation(
+            agent_type=request.agent_type,
+            task_id=request.task.task_id,
+            request_id=request.request_id,
+            model_id=reply.selected_model_id,
+            expected_cost=cost,
+            reserved_at=now,
+            expires_at=now + self._held_for,
+        )
+        self.reservations.reserve(reservation)  # held here at once; the others read it
+        return reservation
+
+    def _reserved(self, key: str, reservation: BudgetReservation | None) -> None:
+        if reservation is not None:
+            self.reservations.reserve(reservation)
+
+    def _completion(self, raw: bytes) -> Completion | None:
+        # Only while some agent type has a budget: otherwise the topic's records cost nothing here.
+        if not self.budgets.items():
+            return None
+        c = completion_of(raw)
+        return c if c is not None and c.agent_type in self.budgets.items() else None
+
+    def _completed(self, key: str, completion: Completion | None) -> None:
+        if completion is not None:
+            self.reservations.complete(completion)
 
     async def handle(self, raw: bytes | None, *, topic: str, partition: int, offset: int) -> None:
         """Answer one request from the requests topic; an unanswerable one is dead-lettered."""
@@ -319,6 +429,8 @@ class SelectionResponder:
             self.stats.health_queries += 1
         else:
             self.stats.error_replies += 1
+        if answer.reservation is not None:
+            await self._share(answer.reservation)
         await self._send(answer.reply_to, encode_key(reply.request_id), encode(reply))
         if answer.decision is not None:
             self.decisions.add(answer.decision)
@@ -354,6 +466,18 @@ class SelectionResponder:
     def _failed(self, topic: str, exc: BaseException) -> None:
         self.stats.failed_sends += 1
         log.warning("could not send a reply to %s: %r (does the reply topic exist?)", topic, exc)
+
+    async def _share(self, reservation: BudgetReservation) -> None:
+        """Make a reservation durable before its reply goes out, so that the other workers, and
+        this one after a crash, hold it (one produce round trip, for budgeted agent types only)."""
+        producer = self._require_producer()
+        try:
+            await producer.send_and_wait(
+                self._reservations_topic, encode(reservation), key=encode_key(reservation.agent_type)
+            )
+        except KafkaError as exc:  # held here still; the others may overspend by this selection
+            self.stats.reservations_failed += 1
+            log.warning("could not share the budget reservation of task %s: %r", reservation.task_id, exc)
 
     async def _send_dead_letter(self, letter: bytes) -> None:
         # Awaited: the request's offset is committed after this returns, so the letter is kept.
