@@ -32,7 +32,7 @@ __all__ = [
 
 def usd(x: float) -> str:
     """Dollars as a budget's reason writes them: $5.00, $0.012, $0.00042."""
-    if x >= 1 or x == 0:
+    if x >= 1 or x < 5e-7:
         return f"${x:,.2f}"
     return f"${x:.2g}" if x < 0.001 else f"${x:.3g}"
 
@@ -139,7 +139,8 @@ class BudgetStanding:
 
     @property
     def remaining(self) -> float:
-        return max(0.0, self.limit - self.spent - self.reserved)
+        left = self.limit - self.spent - self.reserved
+        return left if left > 1e-9 else 0.0  # not the float residue of the sums
 
 
 @dataclass(frozen=True, slots=True)
