@@ -98,12 +98,13 @@ class TopicView(Generic[V]):
                 )
             tps = [TopicPartition(self._topic, p) for p in parts]
             consumer.assign(tps)
-            ends = await consumer.end_offsets(tps)
             if self._since_s is None:
                 await consumer.seek_to_beginning(*tps)
+                ends = await consumer.end_offsets(tps)
             else:
                 since_ms = int((time.time() - self._since_s) * 1000)
                 found = await consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
+                ends = await consumer.end_offsets(tps)
                 for tp in tps:
                     at = found.get(tp)
                     consumer.seek(tp, ends[tp] if at is None else at.offset)
