@@ -116,6 +116,7 @@ class ResponderStats:
     fallbacks: int = 0  # selections that answered with the fallback (fallback_used)
     budget_rejections: int = 0  # candidates rejected because their expected cost did not fit a budget
     reservations_failed: int = 0  # reservations the other workers may not have seen (send failed)
+    late_unreserved: int = 0  # budgeted selections answered past their deadline: nothing reserved
     summaries: int = 0
     health_queries: int = 0
     error_replies: int = 0
@@ -288,8 +289,9 @@ class SelectionResponder:
             producer, self._producer = self._producer, None
             await producer.stop()  # flushes what is still buffered
 
-    def answer(self, raw: bytes | None, now: datetime) -> Answer:
-        """The reply to one raw request, judged at `now` on the views as they are."""
+    def answer(self, raw: bytes | None, now: datetime, sent_at: datetime | None = None) -> Answer:
+        """The reply to one raw request, judged at `now` on the views as they are; `sent_at` is
+        when the client sent it (its record's timestamp), to know whether the client still waits."""
         if raw is None:
             return Answer(None, None, "request has no value (null)")
         try:
@@ -301,7 +303,7 @@ class SelectionResponder:
             request_id, reply_to = address
             return Answer(reply_to, _error(request_id, "invalid_request", str(exc)))
         if isinstance(request, SelectionRequest):
-            return self._select(request, now)
+            return self._select(request, now, sent_at)
         if isinstance(request, HealthRequest):
             return Answer(
                 request.reply_to,
@@ -313,7 +315,7 @@ class SelectionResponder:
         """Every model's circuit, cooldown and recent failures, judged at `now` as selection would."""
         return health_reports(self.registry.items(), self.scorecards.items(), now, self._params.health)
 
-    def _select(self, request: SelectionRequest, now: datetime) -> Answer:
+    def _select(self, request: SelectionRequest, now: datetime, sent_at: datetime | None = None) -> Answer:
         # Seeded by the request: an exploring request draws the same on every worker and in tests.
         rng = random.Random(request.request_id) if request.explore else None  # noqa: S311 - not crypto
         registry, scorecards = self.registry, self.scorecards
@@ -326,7 +328,16 @@ class SelectionResponder:
         if budget is not None:
             rejected = decision.reply.rejected
             self.stats.budget_rejections += sum(r.reason.startswith("budget:") for r in rejected)
-            if not decision.reply.fallback_used:
+            # A reply past the request's deadline reaches no one (the client fell back): reserving
+            # for it would hold budget no task spends (requests queued while no worker answered).
+            late = (
+                sent_at is not None
+                and request.deadline_ms is not None
+                and now > sent_at + timedelta(milliseconds=request.deadline_ms)
+            )
+            if late:
+                self.stats.late_unreserved += 1
+            elif not decision.reply.fallback_used:
                 reservation = self._reserve(request, decision.reply, now)
         if not self._log_decisions:
             return Answer(request.reply_to, decision.reply, reservation=reservation)
@@ -399,11 +410,14 @@ class SelectionResponder:
         if completion is not None:
             self.reservations.complete(completion)
 
-    async def handle(self, raw: bytes | None, *, topic: str, partition: int, offset: int) -> None:
+    async def handle(
+        self, raw: bytes | None, *, topic: str, partition: int, offset: int, timestamp_ms: int | None = None
+    ) -> None:
         """Answer one request from the requests topic; an unanswerable one is dead-lettered."""
         self.stats.requests += 1
+        sent_at = None if timestamp_ms is None else datetime.fromtimestamp(timestamp_ms / 1000.0, UTC)
         try:
-            answer = self.answer(raw, utc_now())
+            answer = self.answer(raw, utc_now(), sent_at)
         except Exception as exc:  # a bug must cost one request, not the responder
             log.exception("answering %s[%d]@%d failed", topic, partition, offset)
             address = _address(raw) if raw is not None else None
@@ -515,7 +529,11 @@ class SelectionResponder:
                     for record in records:
                         started = time.time()
                         await self.handle(
-                            record.value, topic=tp.topic, partition=tp.partition, offset=record.offset
+                            record.value,
+                            topic=tp.topic,
+                            partition=tp.partition,
+                            offset=record.offset,
+                            timestamp_ms=record.timestamp,
                         )
                         offsets.handled[tp] = record.offset + 1
                         self.stats.timed(started - record.timestamp / 1000.0, time.time() - started)

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import random
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -25,6 +26,7 @@ from modelrouter.schemas import (
 )
 
 from kafka_helpers import eventually
+from ops_helpers import free_port, scrape, value
 
 pytestmark = pytest.mark.kafka
 
@@ -58,7 +60,7 @@ class Flood:
         ids = itertools.count()
         await asyncio.gather(
             *(self._agent(client, publisher, ids, random.Random(a)) for a in range(self.agents))
-        )  # noqa: S311
+        )
 
     async def _agent(
         self,
@@ -97,6 +99,14 @@ class Flood:
                     output_tokens=500,
                 )
             )
+
+
+async def until(done: Callable[[], bool], timeout_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not done():
+        assert loop.time() < deadline, f"not within {timeout_s} s"
+        await asyncio.sleep(0.2)
 
 
 def budget_settings(kafka_settings: Settings) -> Settings:
@@ -163,13 +173,11 @@ async def test_the_limit_holds_across_a_worker_sigkill(kafka_settings, worker_fa
         await wait_until_answering(client, worker, 60, base=BASE)
         running = asyncio.create_task(flood.run(client, publisher))
         await asyncio.sleep(2.5)  # about half the budget spent or reserved, tasks in flight
-        before = len(flood.chosen)
         worker.kill(signal.SIGKILL)
+        before, refused = len(flood.chosen), flood.budget_refusals
         assert 0 < sum(flood.chosen) < limit, "the kill was meant to land mid-flood"
         worker.start()  # the same state folder: it restores its tables, reads the reservations
-        await eventually(
-            asyncio.sleep, lambda _: len(flood.chosen) > before or flood.budget_refusals > 0, timeout_s=45
-        )
+        await until(lambda: len(flood.chosen) > before or flood.budget_refusals > refused, timeout_s=45)
         await asyncio.sleep(6.0)
         flood.stop.set()
         await running
@@ -182,22 +190,29 @@ async def test_the_limit_holds_fleet_wide_with_two_workers(kafka_settings, worke
     settings, limit = budget_settings(kafka_settings), 3.0
     await prepare(settings, limit)
     workers: list[WorkerProcess] = []
+    ports = [free_port(), free_port()]
     for i in range(2):
-        w = worker_factory(settings.model_copy(update={"data_dir": tmp_path / f"state-{i}"}))
+        w = worker_factory(
+            settings.model_copy(update={"data_dir": tmp_path / f"state-{i}", "metrics_port": ports[i]})
+        )
         w.start()
         workers.append(w)
     flood = Flood(settings, agents=8, work_s=(0.05, 0.4))
     async with SelectionClient(settings) as client, EventPublisher(settings) as publisher:
         for w in workers:
-            await eventually(
-                asyncio.sleep, lambda _, w=w: "selection responder ready" in w.log_text(), timeout_s=60
-            )
+            await until(lambda w=w: "selection responder ready" in w.log_text(), timeout_s=60)
         await wait_until_answering(client, workers[0], 60, base=BASE, in_a_row=10)
         running = asyncio.create_task(flood.run(client, publisher))
         await asyncio.sleep(8.0)
         flood.stop.set()
         await running
         reply = await settled_spend(client, sum(flood.chosen))
+        scrapes = [await scrape(port) for port in ports]
     assert_within_one_task(flood, limit, reply)
-    # Both workers answered the flood's selections (each logs how many it answered).
-    assert all("selection responder ready" in w.log_text() for w in workers)
+    # Both workers answered the flood and refused for the budget: the limit held fleet-wide.
+    for samples in scrapes:
+        assert value(samples, "modelrouter_selection_answers_total", kind="selection") > 20
+        assert value(samples, "modelrouter_budget_rejections_total") > 0
+        assert value(samples, "modelrouter_budget_limit_usd", agent_type="SA", window="per-hour") == limit
+        spent = value(samples, "modelrouter_budget_spent_usd", agent_type="SA", window="per-hour")
+        assert spent == pytest.approx(sum(flood.chosen))
