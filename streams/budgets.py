@@ -66,6 +66,9 @@ def completion_of(raw: bytes) -> Completion | None:
     return Completion(task_id, agent, model, occurred, cost)
 
 
+_EARLY_MAX = 100_000  # unmatched completions kept (tasks selected by no budgeted selection)
+
+
 @dataclass(slots=True)
 class _Held:
     reservation: BudgetReservation
@@ -73,54 +76,57 @@ class _Held:
 
 
 class Reservations:
-    """Every worker's reservations as this worker has read them, by (agent type, task id); a
+    """Every worker's reservations as this worker has read them, by agent type and task id; a
     task selected again (a retry) holds its latest selection only."""
 
     def __init__(self) -> None:
-        self._held: dict[tuple[str, str], _Held] = {}
+        self._held: dict[str, dict[str, _Held]] = {}  # agent type -> task id -> reservation
         # Completions seen before their reservation (another worker's, still on its way).
         self._early: dict[tuple[str, str], Completion] = {}
 
     def __len__(self) -> int:
-        return len(self._held)
+        return sum(len(tasks) for tasks in self._held.values())
 
     def reserve(self, r: BudgetReservation) -> None:
-        key = (r.agent_type, r.task_id)
-        held = self._held.get(key)
+        tasks = self._held.setdefault(r.agent_type, {})
+        held = tasks.get(r.task_id)
         if held is not None and (
             held.reservation.request_id == r.request_id or held.reservation.reserved_at > r.reserved_at
         ):
             return  # this worker's own, read back; or an older selection of the task, read late
-        self._held[key] = _Held(r, self._early.pop(key, None))
+        tasks[r.task_id] = _Held(r, self._early.pop((r.agent_type, r.task_id), None))
 
     def complete(self, c: Completion) -> None:
-        key = (c.agent_type, c.task_id)
-        held = self._held.get(key)
+        held = self._held.get(c.agent_type, {}).get(c.task_id)
         if held is not None:
             held.completion = c
-        elif len(self._early) < 100_000:
-            self._early[key] = c
+        elif len(self._early) < _EARLY_MAX:
+            self._early[(c.agent_type, c.task_id)] = c
 
     def held(
         self, agent_type: str, now: datetime, counted: Callable[[Completion], bool]
     ) -> tuple[float, int]:
         """The reserved cost of `agent_type` and how many selections hold it. Drops what expired
         or what `counted` says the tables now hold."""
-        total, count = 0.0, 0
-        for key in [k for k in self._held if k[0] == agent_type]:
-            h = self._held[key]
+        tasks = self._held.get(agent_type)
+        if not tasks:
+            return 0.0, 0
+        total, gone = 0.0, []
+        for task_id, h in tasks.items():
             if h.reservation.expires_at <= now or (h.completion is not None and counted(h.completion)):
-                del self._held[key]
-                continue
-            total += h.reservation.expected_cost
-            count += 1
-        return total, count
+                gone.append(task_id)
+            else:
+                total += h.reservation.expected_cost
+        for task_id in gone:
+            del tasks[task_id]
+        return total, len(tasks)
 
     def expire(self, now: datetime, early_for: timedelta) -> None:
         """Forget expired reservations of every agent type, and unmatched completions older than
         `early_for` (the reservation timeout)."""
-        for key in [k for k, h in self._held.items() if h.reservation.expires_at <= now]:
-            del self._held[key]
+        for tasks in self._held.values():
+            for task_id in [t for t, h in tasks.items() if h.reservation.expires_at <= now]:
+                del tasks[task_id]
         cutoff = now - early_for
         for key in [k for k, c in self._early.items() if c.occurred_at < cutoff]:
             del self._early[key]

@@ -87,6 +87,8 @@ _MAX_SLOW_SENDS = 1000
 # A reply is built in ~0.2 ms; the producer should not hold it back to fill a batch.
 _REPLY_LINGER_MS = 0
 _COMMIT_EVERY_S = 0.5
+# A budgeted selection answered this long past its deadline reserves nothing (see _select).
+_CLOCK_ALLOWANCE = timedelta(seconds=1)
 
 
 def scoring_params(settings: Settings) -> ScoringParams:
@@ -330,10 +332,11 @@ class SelectionResponder:
             self.stats.budget_rejections += sum(r.reason.startswith("budget:") for r in rejected)
             # A reply past the request's deadline reaches no one (the client fell back): reserving
             # for it would hold budget no task spends (requests queued while no worker answered).
+            # The allowance: the client's clock (the record's timestamp) may be behind this one.
             late = (
                 sent_at is not None
                 and request.deadline_ms is not None
-                and now > sent_at + timedelta(milliseconds=request.deadline_ms)
+                and now > sent_at + timedelta(milliseconds=request.deadline_ms) + _CLOCK_ALLOWANCE
             )
             if late:
                 self.stats.late_unreserved += 1
@@ -400,11 +403,13 @@ class SelectionResponder:
             self.reservations.reserve(reservation)
 
     def _completion(self, raw: bytes) -> Completion | None:
-        # Only while some agent type has a budget: otherwise the topic's records cost nothing here.
-        if not self.budgets.items():
+        # Only while some agent type has a budget, and only a record that names one is parsed:
+        # the topic carries every event of the fleet, and most are not of a budgeted agent type.
+        budgets = self.budgets.items()
+        if not budgets or not any(agent.encode() in raw for agent in budgets):
             return None
         c = completion_of(raw)
-        return c if c is not None and c.agent_type in self.budgets.items() else None
+        return c if c is not None and c.agent_type in budgets else None
 
     def _completed(self, key: str, completion: Completion | None) -> None:
         if completion is not None:
