@@ -267,6 +267,8 @@ class Decision:
     _scored: tuple[_Candidate, ...] = ()
     _params: ScoringParams | None = None
     floor: float = 0.0  # the exploration floor this choice was made with (0: none)
+    # The weights scored with when not the strategy's own (a budget near its limit moved them).
+    weights: Weights | None = None
 
     @cached_property
     def candidates(self) -> tuple[CandidateTerms, ...]:
@@ -434,8 +436,9 @@ def decide(
         }
     )
     chosen = next(i for i, c in enumerate(choices) if c is best)  # identity: == compares every field
+    moved = weights if weights is not params.weights[request.strategy] else None
     return Decision(
-        reply, request.strategy, request.explore, chosen, floor_pick, tuple(choices), params, floor
+        reply, request.strategy, request.explore, chosen, floor_pick, tuple(choices), params, floor, moved
     )
 
 

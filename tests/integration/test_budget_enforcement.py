@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import os
 import random
+import re
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -146,6 +151,20 @@ def assert_within_one_task(flood: Flood, limit: float, reply: SummaryReply | Non
     assert spent > limit - MAX_TASK_COST, f"spent only ${spent:.4f} of ${limit}"
 
 
+async def command(settings: Settings, *args: str) -> str:
+    def call() -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "modelrouter.cli", *args],
+            env={**os.environ, **settings.to_env()},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+
+    return await asyncio.to_thread(call)
+
+
 async def test_a_flood_ends_within_one_task_of_the_limit(kafka_settings, worker_factory) -> None:
     settings, limit = budget_settings(kafka_settings), 3.0
     await prepare(settings, limit)
@@ -159,8 +178,15 @@ async def test_a_flood_ends_within_one_task_of_the_limit(kafka_settings, worker_
         flood.stop.set()
         await running
         reply = await settled_spend(client, sum(flood.chosen))
+        # The command line shows the same spend against the limit.
+        [shown] = json.loads(await command(settings, "budget", "show", "SA", "--json"))
+        table = await command(settings, "summary", "--agent-type", "SA", "--window-hours", "1")
     assert_within_one_task(flood, limit, reply)
     assert flood.other_fallbacks == 0
+    assert (shown["agent_type"], shown["per_hour"], shown["per_day"]) == ("SA", limit, None)
+    assert shown["spent_per_hour"] == pytest.approx(sum(flood.chosen))
+    assert "budgets: spend against limit" in table
+    assert re.search(r"SA\s+.\s+per-hour\s+.\s+\$3\s+.\s+\$2\.9\d", table), table
 
 
 async def test_the_limit_holds_across_a_worker_sigkill(kafka_settings, worker_factory) -> None:

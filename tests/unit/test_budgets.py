@@ -4,6 +4,7 @@ and reservations hold a selection's expected cost until its task's cost is in th
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,7 +36,8 @@ from modelrouter.streams.budgets import (
     tightest,
     usd,
 )
-from modelrouter.streams.scoring import decide
+from modelrouter.streams.propensity import logged_propensities
+from modelrouter.streams.scoring import DEFAULT_PARAMS, decide
 from modelrouter.streams.summary_queries import BucketIndex
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -339,3 +341,13 @@ def test_completion_of_reads_a_task_completed_record() -> None:
     assert completion_of(b'{"type": "quality_reported", "task_id": "t"}') is None
     assert completion_of(b"not json") is None
     assert completion_of(b'{"type": "task_completed", "task_id": 5}') is None
+
+
+def test_a_decision_keeps_the_weights_a_budget_moved() -> None:
+    """The decisions log estimates an exploring choice's propensity under the weights it was made with."""
+    explore = request().model_copy(update={"explore": True})
+    near = decide(explore, REGISTRY, CARDS, NOW, random.Random(1), budget=check(10.0, 9.0))
+    assert near.weights is not None and near.weights.cost == pytest.approx((0.05 + 0.6) / 2)
+    assert decide(explore, REGISTRY, CARDS, NOW, random.Random(1), budget=check(10.0, 1.0)).weights is None
+    probs, _ = logged_propensities(near, DEFAULT_PARAMS, samples=2000)
+    assert sum(probs) == pytest.approx(1.0)
