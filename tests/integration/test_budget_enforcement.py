@@ -165,8 +165,12 @@ async def command(settings: Settings, *args: str) -> str:
     return await asyncio.to_thread(call)
 
 
-async def test_a_flood_ends_within_one_task_of_the_limit(kafka_settings, worker_factory) -> None:
+@pytest.mark.parametrize("selection_process", [False, True], ids=["in-worker", "selection-process"])
+async def test_a_flood_ends_within_one_task_of_the_limit(
+    kafka_settings, worker_factory, selection_process
+) -> None:
     settings, limit = budget_settings(kafka_settings), 3.0
+    settings = settings.model_copy(update={"selection_process": selection_process})
     await prepare(settings, limit)
     worker = worker_factory(settings)
     worker.start()
