@@ -5,6 +5,7 @@ shares with the worker (topic creation, topic views, table reads) is `modelroute
 from modelrouter.schemas import APIModelError, FailoverReason, SelectionTimeout, StateNotLoaded
 
 from .assignment import APIModelAssignment, ModelSelection, SelectionConstraints
+from .budgets import BudgetBook
 from .facade import EnhancedModelOptimizer, ModelOptimizerIntegration
 from .failover import FailoverAttempt, FailoverManager, FailoverResult
 from .failures import classify_failure, limit_kind_of, retry_after_seconds
@@ -21,6 +22,7 @@ __all__ = [
     "APIModelError",
     "AgentTask",
     "AgentType",
+    "BudgetBook",
     "CostTracker",
     "EnhancedModelOptimizer",
     "EventPublisher",

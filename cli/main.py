@@ -9,7 +9,20 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from . import bench, broker, evaluate, health, publish, registry, schemas, selection, summary, tail, worker
+from . import (
+    bench,
+    broker,
+    budget,
+    evaluate,
+    health,
+    publish,
+    registry,
+    schemas,
+    selection,
+    summary,
+    tail,
+    worker,
+)
 from . import explain as explain_command
 from .demo import command as demo
 from .failures import EXIT_FAILURE, EXIT_USAGE, explain
@@ -25,6 +38,7 @@ COMMANDS = (
     publish,
     tail,
     summary,
+    budget,
     health,
     evaluate,
     explain_command,

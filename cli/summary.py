@@ -9,9 +9,11 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 
+from modelrouter.agents import BudgetBook
 from modelrouter.schemas import Settings, SummaryReply, SummaryRequest
 
-from .connection import selection_client
+from .budget import budget_table, with_spend
+from .connection import CONNECT_TIMEOUT_S, selection_client
 from .failures import EXIT_OK
 from .options import add_command, settings_from
 from .output import DASH, console, json_line, ms, number, percent, usd
@@ -69,6 +71,18 @@ async def ask(settings: Settings, args: argparse.Namespace) -> SummaryReply:
         return await client.summary(args.agent_type, args.window_hours, deadline_ms=args.deadline_ms)
 
 
+async def budgets_view(settings: Settings, agent_type: str | None, deadline_ms: int) -> RenderableType | None:
+    """Spend against limit of each agent type with a budget (of `agent_type` only, when given)."""
+    budgets = await BudgetBook(settings).read(timeout_s=CONNECT_TIMEOUT_S)
+    if agent_type is not None:
+        budgets = {a: b for a, b in budgets.items() if a == agent_type}
+    if not budgets:
+        return None
+    spend, why = await with_spend(settings, budgets, deadline_ms)
+    table = budget_table(budgets, spend, "budgets: spend against limit (open buckets included)")
+    return Group(table, why) if why else table
+
+
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     # Bad flags fail before any connection (the same checks the request gets on the wire).
@@ -76,8 +90,11 @@ def run(args: argparse.Namespace) -> int:
     reply = asyncio.run(ask(settings, args))
     if args.json:
         json_line(reply)
-    else:
-        console().print(summary_view(reply, args.agent_type, args.window_hours))
+        return EXIT_OK
+    console().print(summary_view(reply, args.agent_type, args.window_hours))
+    budgets = asyncio.run(budgets_view(settings, args.agent_type, args.deadline_ms))
+    if budgets is not None:
+        console().print(budgets)
     return EXIT_OK
 
 

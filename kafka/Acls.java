@@ -57,9 +57,12 @@ public class Acls {
             AclOperation.CREATE, AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE);
         allow("agent", ResourceType.CLUSTER, "kafka-cluster", literal, AclOperation.IDEMPOTENT_WRITE);
 
-        // reader: read only. The summaries (dashboards, tail), and what `modelrouter evaluate`
-        // and `explain` read: the decisions, their outcomes, the registry and the scorecards.
-        for (String name : new String[] {"summaries", "decisions", "task-completed", "registry", "scorecards"}) {
+        // reader: read only. The summaries (dashboards, tail), what `modelrouter evaluate`
+        // and `explain` read: the decisions, their outcomes, the registry and the scorecards;
+        // and the budgets (`summary` and `budget show`). Budgets are written by admin (a super
+        // user); the worker reads them, and shares its reservations, under its prefix grant.
+        for (String name : new String[] {
+                "summaries", "decisions", "task-completed", "registry", "scorecards", "budgets"}) {
             allow("reader", topic, prefix + name, literal, AclOperation.READ, AclOperation.DESCRIBE);
         }
 

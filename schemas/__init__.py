@@ -1,6 +1,7 @@
 """The wire contract: records, topic names, the codec, settings and errors."""
 
 from .base import ID_MAX, NAME_MAX, TEXT_MAX, Record, utc_now
+from .budgets import BUDGET_WINDOWS, Budget, BudgetReservation, BudgetWindow
 from .codec import (
     decode,
     decode_event,
@@ -61,6 +62,7 @@ from .summaries import LatencySummary, Scorecard, WindowKind, WindowSummary, sum
 from .topics import EVENT_TOPICS, TopicName, TopicSpec, topic_specs
 
 __all__ = [
+    "BUDGET_WINDOWS",
     "EVENT_TOPICS",
     "ID_MAX",
     "NAME_MAX",
@@ -69,6 +71,9 @@ __all__ = [
     "Alternative",
     "BaseAssignment",
     "BrokerUnavailableError",
+    "Budget",
+    "BudgetReservation",
+    "BudgetWindow",
     "CandidateRecord",
     "ConfigurationError",
     "Constraints",

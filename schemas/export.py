@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter
 
+from .budgets import Budget, BudgetReservation
 from .deadletter import DeadLetter
 from .decisions import DecisionRecord
 from .events import Event, Failover, QualityReported, RateLimited, TaskCompleted
@@ -47,6 +48,8 @@ _RECORDS: dict[str, Any] = {
     "scorecard": Scorecard,
     "dead-letter": DeadLetter,
     "decision": DecisionRecord,
+    "budget": Budget,
+    "budget-reservation": BudgetReservation,
 }
 
 

@@ -102,6 +102,18 @@ class Settings(BaseSettings):
         description="answer selection requests in a child process of the worker's, not beside its folds",
     )
 
+    # Budgets (docs/operations.md, Budgets): below this share of a limit left, selection weighs
+    # cost more, up to the `cost` strategy's weights at nothing left.
+    budget_near_fraction: float = Field(
+        0.2, ge=0, le=1, description="share of a budget left below which selection prefers cheaper models"
+    )
+    budget_reservation_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        le=86_400,
+        description="how long a selection's expected cost stays reserved without its task-completed event",
+    )
+
     compression: Compression = Field(
         "none", description="codec of the batches this process produces (every reader decodes all five)"
     )

@@ -25,6 +25,11 @@ class TopicName(StrEnum):
     # Added: one DecisionRecord per selection reply (key request_id), kept as long as the
     # events, so a policy can be evaluated on the logged traffic (docs/evaluation.md).
     DECISIONS = "decisions"
+    # Added: spend limits per agent type (key agent_type, compacted; a tombstone clears), and
+    # the expected cost of each selection answered under one (key agent_type), held by every
+    # worker until the task's cost is in the tables (docs/operations.md, Budgets).
+    BUDGETS = "budgets"
+    BUDGET_RESERVATIONS = "budget-reservations"
 
 
 EVENT_TOPICS = (TopicName.TASK_COMPLETED, TopicName.RATE_LIMITED, TopicName.FAILOVER)
@@ -36,11 +41,14 @@ class TopicSpec:
     partitions: int
     compact: bool
     retention_ms: int | None
+    segment_ms: int | None = None  # a short-lived topic rolls segments often, so retention bites
 
     def configs(self) -> dict[str, str]:
         out = {"cleanup.policy": "compact" if self.compact else "delete"}
         if self.retention_ms is not None:
             out["retention.ms"] = str(self.retention_ms)
+        if self.segment_ms is not None:
+            out["segment.ms"] = str(self.segment_ms)
         return out
 
 
@@ -56,6 +64,9 @@ def topic_specs(settings: Settings) -> dict[TopicName, TopicSpec]:
     def spec(name: TopicName, partitions: int, compact: bool, retention_ms: int | None) -> TopicSpec:
         return TopicSpec(settings.topic(name), partitions, compact, retention_ms)
 
+    # Reservations live at most budget_reservation_timeout_s; kept twice that, in short segments.
+    held_ms = int(settings.budget_reservation_timeout_s * 1000)
+
     return {
         TopicName.TASK_COMPLETED: spec(TopicName.TASK_COMPLETED, p, False, event_retention),
         TopicName.RATE_LIMITED: spec(TopicName.RATE_LIMITED, p, False, event_retention),
@@ -66,6 +77,10 @@ def topic_specs(settings: Settings) -> dict[TopicName, TopicSpec]:
         TopicName.SUMMARIES: spec(TopicName.SUMMARIES, p, True, None),
         TopicName.SCORECARDS: spec(TopicName.SCORECARDS, 1, True, None),
         TopicName.DECISIONS: spec(TopicName.DECISIONS, p, False, event_retention),
+        TopicName.BUDGETS: spec(TopicName.BUDGETS, 1, True, None),
+        TopicName.BUDGET_RESERVATIONS: TopicSpec(
+            settings.topic(TopicName.BUDGET_RESERVATIONS), p, False, 2 * held_ms, max(60_000, held_ms // 2)
+        ),
         TopicName.DEAD_LETTER: spec(
             TopicName.DEAD_LETTER, p, False, int(settings.dead_letter_retention_hours * hour_ms)
         ),

@@ -1,7 +1,8 @@
 """DashboardFeed: what the dashboard page shows, as one JSON snapshot a tick: the per-model table
 (the scorecards' window and each model's health) and per-bucket series of the last half hour
 (success rate, p95 latency, spend per minute from the bucket summaries; the selection mix from
-the responder's answers). Pure apart from reading the responder it is given.
+the responder's answers), and each budget's spend against its limit. Pure apart from reading the
+responder it is given.
 """
 
 from __future__ import annotations
@@ -108,8 +109,21 @@ class DashboardFeed:
                     "selected": self._selected_seen[r.model_id],
                 }
             )
+        budgets = [
+            {
+                "agent_type": b.agent_type,
+                "window": b.window,
+                "limit": b.limit,
+                "spent": b.spent,
+                "reserved": b.reserved,
+                "reservations": b.reservations,
+                "remaining": b.remaining,
+            }
+            for b in self._responder.budget_standings(now)
+        ]
         return {
             "as_of": now.isoformat(),
+            "budgets": budgets,
             "bucket_seconds": bs,
             "window_s": self._window_s,
             "starts": starts,

@@ -37,6 +37,7 @@ class WorkerMetrics(Collector):
         yield from self._lag()
         yield from self._selection()
         yield from self._models()
+        yield from self._budgets()
         yield from self._faust()
 
     def _folds(self) -> Iterator[Metric]:
@@ -163,6 +164,38 @@ class WorkerMetrics(Collector):
             "modelrouter_active_cooldowns",
             "Models in a rate-limit cooldown",
             value=sum(r.in_cooldown for r in reports),
+        )
+
+    def _budgets(self) -> Iterator[Metric]:
+        s = self._responder.stats
+        labels = ["agent_type", "window"]
+        limit = GaugeMetricFamily("modelrouter_budget_limit_usd", "A budget's limit", labels=labels)
+        spent = GaugeMetricFamily(
+            "modelrouter_budget_spent_usd",
+            "Spend over the budget's window in the cost tables (open buckets included)",
+            labels=labels,
+        )
+        reserved = GaugeMetricFamily(
+            "modelrouter_budget_reserved_usd",
+            "Expected cost of selections whose tasks are not in the cost tables yet",
+            labels=labels,
+        )
+        for b in self._responder.budget_standings(datetime.now(UTC)):
+            limit.add_metric([b.agent_type, b.window], b.limit)
+            spent.add_metric([b.agent_type, b.window], b.spent)
+            reserved.add_metric([b.agent_type, b.window], b.reserved)
+        yield limit
+        yield spent
+        yield reserved
+        yield CounterMetricFamily(
+            "modelrouter_budget_rejections",
+            "Candidates rejected because their expected cost did not fit a budget",
+            value=s.budget_rejections,
+        )
+        yield CounterMetricFamily(
+            "modelrouter_budget_reservations_failed",
+            "Reservations that could not be shared with the other workers",
+            value=s.reservations_failed,
         )
 
     def _faust(self) -> Iterator[Metric]:

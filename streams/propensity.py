@@ -94,7 +94,7 @@ def logged_propensities(
         return tuple(1.0 if i == decision.chosen else 0.0 for i in range(len(decision.candidates))), 0
     probs, used = choice_probabilities(
         decision.candidates,
-        params.weights[decision.strategy],
+        decision.weights if decision.weights is not None else params.weights[decision.strategy],
         params,
         explore=True,
         floor=decision.floor,

@@ -49,6 +49,9 @@ _COUNTS = (
     "error_replies",
     "dead_lettered",
     "failed_sends",
+    "budget_rejections",
+    "reservations_failed",
+    "late_unreserved",
 )
 
 

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -27,6 +27,8 @@ from modelrouter.schemas import (
     ID_MAX,
     TEXT_MAX,
     APIModelError,
+    Budget,
+    BudgetReservation,
     ErrorDetail,
     ErrorReply,
     HealthReply,
@@ -50,6 +52,16 @@ from modelrouter.schemas import (
 )
 from modelrouter.schemas.selection import TopicStr
 
+from .budgets import (
+    BudgetCheck,
+    BudgetStanding,
+    Completion,
+    Reservations,
+    active_budgets,
+    budget_standing,
+    completion_of,
+    tightest,
+)
 from .dead_letters import bounded_dead_letter
 from .decision_publisher import DecisionPublisher, PendingDecision
 from .fleet_health import health_reports
@@ -75,6 +87,8 @@ _MAX_SLOW_SENDS = 1000
 # A reply is built in ~0.2 ms; the producer should not hold it back to fill a batch.
 _REPLY_LINGER_MS = 0
 _COMMIT_EVERY_S = 0.5
+# A budgeted selection answered this long past its deadline reserves nothing (see _select).
+_CLOCK_ALLOWANCE = timedelta(seconds=1)
 
 
 def scoring_params(settings: Settings) -> ScoringParams:
@@ -94,6 +108,7 @@ class Answer:
     reply: AnyReply | None
     error: str = ""
     decision: PendingDecision | None = None  # to log on the decisions topic once replied
+    reservation: BudgetReservation | None = None  # to share with the other workers before replying
 
 
 @dataclass
@@ -101,6 +116,9 @@ class ResponderStats:
     requests: int = 0  # handled, of every kind, valid or not
     selections: int = 0
     fallbacks: int = 0  # selections that answered with the fallback (fallback_used)
+    budget_rejections: int = 0  # candidates rejected because their expected cost did not fit a budget
+    reservations_failed: int = 0  # reservations the other workers may not have seen (send failed)
+    late_unreserved: int = 0  # budgeted selections answered past their deadline: nothing reserved
     summaries: int = 0
     health_queries: int = 0
     error_replies: int = 0
@@ -198,6 +216,24 @@ class SelectionResponder:
         )
         self._buckets = BucketIndex()
         self.summaries.on_change(self._buckets.apply)
+        # Budgets: the limits in full; the reservations and the task-completed events of the last
+        # reservation timeout (listener-only), so every worker holds every worker's reservations.
+        self.budgets = TopicView(settings, settings.topic(TopicName.BUDGETS), decoder(Budget))
+        self.reservations = Reservations()
+        held_s = settings.budget_reservation_timeout_s
+        self._held_for = timedelta(seconds=held_s)
+        self._bucket_s = settings.bucket_seconds
+        self._near_fraction = settings.budget_near_fraction
+        self._reservations_topic = settings.topic(TopicName.BUDGET_RESERVATIONS)
+        self._reservation_view = TopicView(
+            settings, self._reservations_topic, decoder(BudgetReservation), keep=False, since_s=held_s
+        )
+        self._reservation_view.on_change(self._reserved)
+        self._completions = TopicView(
+            settings, settings.topic(TopicName.TASK_COMPLETED), self._completion, keep=False, since_s=held_s
+        )
+        self._completions.on_change(self._completed)
+        self._expired_at = 0.0
         self._dead_letters = settings.topic(TopicName.DEAD_LETTER)
         self._producer: AIOKafkaProducer | None = None
         self._slow_sends: set[asyncio.Task[None]] = set()
@@ -222,8 +258,12 @@ class SelectionResponder:
             await self.decisions.start()
         try:
             async with asyncio.TaskGroup() as group:  # one failing cancels the others
-                for view in (self.registry, self.scorecards, self.summaries):
+                for view in (self.registry, self.scorecards, self.summaries, self.budgets):
                     group.create_task(view.start())
+            # After the budgets: a completion is read only for an agent type with a budget.
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._reservation_view.start())
+                group.create_task(self._completions.start())
         except BaseException:
             await self.stop()
             raise
@@ -239,13 +279,21 @@ class SelectionResponder:
         for task in list(self._slow_sends):
             task.cancel()
         await asyncio.gather(*self._slow_sends, return_exceptions=True)
-        await asyncio.gather(self.registry.stop(), self.scorecards.stop(), self.summaries.stop())
+        await asyncio.gather(
+            self.registry.stop(),
+            self.scorecards.stop(),
+            self.summaries.stop(),
+            self.budgets.stop(),
+            self._reservation_view.stop(),
+            self._completions.stop(),
+        )
         if self._producer is not None:
             producer, self._producer = self._producer, None
             await producer.stop()  # flushes what is still buffered
 
-    def answer(self, raw: bytes | None, now: datetime) -> Answer:
-        """The reply to one raw request, judged at `now` on the views as they are."""
+    def answer(self, raw: bytes | None, now: datetime, sent_at: datetime | None = None) -> Answer:
+        """The reply to one raw request, judged at `now` on the views as they are; `sent_at` is
+        when the client sent it (its record's timestamp), to know whether the client still waits."""
         if raw is None:
             return Answer(None, None, "request has no value (null)")
         try:
@@ -257,7 +305,7 @@ class SelectionResponder:
             request_id, reply_to = address
             return Answer(reply_to, _error(request_id, "invalid_request", str(exc)))
         if isinstance(request, SelectionRequest):
-            return self._select(request, now)
+            return self._select(request, now, sent_at)
         if isinstance(request, HealthRequest):
             return Answer(
                 request.reply_to,
@@ -269,16 +317,33 @@ class SelectionResponder:
         """Every model's circuit, cooldown and recent failures, judged at `now` as selection would."""
         return health_reports(self.registry.items(), self.scorecards.items(), now, self._params.health)
 
-    def _select(self, request: SelectionRequest, now: datetime) -> Answer:
+    def _select(self, request: SelectionRequest, now: datetime, sent_at: datetime | None = None) -> Answer:
         # Seeded by the request: an exploring request draws the same on every worker and in tests.
         rng = random.Random(request.request_id) if request.explore else None  # noqa: S311 - not crypto
         registry, scorecards = self.registry, self.scorecards
+        budget = self.budget_check(request.agent_type, now)
         try:
-            decision = decide(request, registry.items(), scorecards.items(), now, rng, self._params)
+            decision = decide(request, registry.items(), scorecards.items(), now, rng, self._params, budget)
         except APIModelError as exc:
             return Answer(request.reply_to, _error(request.request_id, "no_candidate", str(exc)))
+        reservation = None
+        if budget is not None:
+            rejected = decision.reply.rejected
+            self.stats.budget_rejections += sum(r.reason.startswith("budget:") for r in rejected)
+            # A reply past the request's deadline reaches no one (the client fell back): reserving
+            # for it would hold budget no task spends (requests queued while no worker answered).
+            # The allowance: the client's clock (the record's timestamp) may be behind this one.
+            late = (
+                sent_at is not None
+                and request.deadline_ms is not None
+                and now > sent_at + timedelta(milliseconds=request.deadline_ms) + _CLOCK_ALLOWANCE
+            )
+            if late:
+                self.stats.late_unreserved += 1
+            elif not decision.reply.fallback_used:
+                reservation = self._reserve(request, decision.reply, now)
         if not self._log_decisions:
-            return Answer(request.reply_to, decision.reply)
+            return Answer(request.reply_to, decision.reply, reservation=reservation)
         pending = PendingDecision(
             request,
             decision,
@@ -287,13 +352,77 @@ class SelectionResponder:
             dict(scorecards.positions),
             scorecards.version,
         )
-        return Answer(request.reply_to, decision.reply, decision=pending)
+        return Answer(request.reply_to, decision.reply, decision=pending, reservation=reservation)
 
-    async def handle(self, raw: bytes | None, *, topic: str, partition: int, offset: int) -> None:
+    def budget_check(self, agent_type: str, now: datetime) -> BudgetCheck | None:
+        """What selection may still spend for `agent_type` at `now`; None without a budget."""
+        budget = self.budgets.get(agent_type)
+        if budget is None or not budget.limits():
+            return None
+        return tightest(self._standing(budget, now), self._near_fraction)
+
+    def budget_standings(self, now: datetime) -> list[BudgetStanding]:
+        """Every window of every budget: its limit, spent (the tables), reserved (in flight)."""
+        out: list[BudgetStanding] = []
+        for agent in sorted(active := active_budgets(self.budgets.items())):
+            out += self._standing(active[agent], now)
+        return out
+
+    def _standing(self, budget: Budget, now: datetime) -> list[BudgetStanding]:
+        if time.monotonic() - self._expired_at >= 10.0:
+            self._expired_at = time.monotonic()
+            self.reservations.expire(now, self._held_for)
+        held = self.reservations.held(budget.agent_type, now, self._counted)
+        return budget_standing(budget, self._buckets.spend, held, now)
+
+    def _counted(self, c: Completion) -> bool:
+        """Whether the tables hold `c`'s cost: its bucket row was published at a stream time at or
+        past the event's time (a float round trip of the time may lose a microsecond)."""
+        epoch = c.occurred_at.timestamp()
+        start = datetime.fromtimestamp(int(epoch // self._bucket_s) * self._bucket_s, UTC)
+        row = self._buckets.row(c.model_id, c.agent_type, start)
+        through = row.data_through if row is not None else None
+        return through is not None and through.timestamp() >= epoch - 1e-3
+
+    def _reserve(self, request: SelectionRequest, reply: SelectionReply, now: datetime) -> BudgetReservation:
+        cost = reply.factors.get("expected_cost_usd", 0.0)
+        reservation = BudgetReservation(
+            agent_type=request.agent_type,
+            task_id=request.task.task_id,
+            request_id=request.request_id,
+            model_id=reply.selected_model_id,
+            expected_cost=cost,
+            reserved_at=now,
+            expires_at=now + self._held_for,
+        )
+        self.reservations.reserve(reservation)  # held here at once; the others read it
+        return reservation
+
+    def _reserved(self, key: str, reservation: BudgetReservation | None) -> None:
+        if reservation is not None:
+            self.reservations.reserve(reservation)
+
+    def _completion(self, raw: bytes) -> Completion | None:
+        # Only while some agent type has a budget, and only a record that names one is parsed:
+        # the topic carries every event of the fleet, and most are not of a budgeted agent type.
+        budgets = self.budgets.items()
+        if not budgets or not any(agent.encode() in raw for agent in budgets):
+            return None
+        c = completion_of(raw)
+        return c if c is not None and c.agent_type in budgets else None
+
+    def _completed(self, key: str, completion: Completion | None) -> None:
+        if completion is not None:
+            self.reservations.complete(completion)
+
+    async def handle(
+        self, raw: bytes | None, *, topic: str, partition: int, offset: int, timestamp_ms: int | None = None
+    ) -> None:
         """Answer one request from the requests topic; an unanswerable one is dead-lettered."""
         self.stats.requests += 1
+        sent_at = None if timestamp_ms is None else datetime.fromtimestamp(timestamp_ms / 1000.0, UTC)
         try:
-            answer = self.answer(raw, utc_now())
+            answer = self.answer(raw, utc_now(), sent_at)
         except Exception as exc:  # a bug must cost one request, not the responder
             log.exception("answering %s[%d]@%d failed", topic, partition, offset)
             address = _address(raw) if raw is not None else None
@@ -319,6 +448,8 @@ class SelectionResponder:
             self.stats.health_queries += 1
         else:
             self.stats.error_replies += 1
+        if answer.reservation is not None:
+            await self._share(answer.reservation)
         await self._send(answer.reply_to, encode_key(reply.request_id), encode(reply))
         if answer.decision is not None:
             self.decisions.add(answer.decision)
@@ -354,6 +485,18 @@ class SelectionResponder:
     def _failed(self, topic: str, exc: BaseException) -> None:
         self.stats.failed_sends += 1
         log.warning("could not send a reply to %s: %r (does the reply topic exist?)", topic, exc)
+
+    async def _share(self, reservation: BudgetReservation) -> None:
+        """Make a reservation durable before its reply goes out, so that the other workers, and
+        this one after a crash, hold it (one produce round trip, for budgeted agent types only)."""
+        producer = self._require_producer()
+        try:
+            await producer.send_and_wait(
+                self._reservations_topic, encode(reservation), key=encode_key(reservation.agent_type)
+            )
+        except KafkaError as exc:  # held here still; the others may overspend by this selection
+            self.stats.reservations_failed += 1
+            log.warning("could not share the budget reservation of task %s: %r", reservation.task_id, exc)
 
     async def _send_dead_letter(self, letter: bytes) -> None:
         # Awaited: the request's offset is committed after this returns, so the letter is kept.
@@ -391,7 +534,11 @@ class SelectionResponder:
                     for record in records:
                         started = time.time()
                         await self.handle(
-                            record.value, topic=tp.topic, partition=tp.partition, offset=record.offset
+                            record.value,
+                            topic=tp.topic,
+                            partition=tp.partition,
+                            offset=record.offset,
+                            timestamp_ms=record.timestamp,
                         )
                         offsets.handled[tp] = record.offset + 1
                         self.stats.timed(started - record.timestamp / 1000.0, time.time() - started)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Protocol
 
-from modelrouter.schemas import SummaryReply, SummaryRequest, SummaryRow, WindowSummary
+from modelrouter.schemas import SummaryReply, SummaryRequest, SummaryRow, WindowSummary, summary_key
 
 __all__ = ["BucketIndex", "BucketRow", "summary_reply"]
 
@@ -153,6 +153,9 @@ class BucketIndex:
     def __init__(self) -> None:
         self._buckets: dict[str | None, dict[str, BucketRow]] = {}
         self._trailing: dict[str, WindowSummary] = {}
+        # Per agent type, the cost of each bucket start over every model (budgets read it:
+        # a window's spend is a sum over at most its buckets, not over every model's rows).
+        self._spend: dict[str, dict[datetime, float]] = {}
 
     def __len__(self) -> int:
         return len(self._trailing) + sum(len(rows) for rows in self._buckets.values())
@@ -160,13 +163,39 @@ class BucketIndex:
     def apply(self, key: str, summary: WindowSummary | None) -> None:
         if summary is None:  # a tombstone: the key says where the row was
             self._trailing.pop(key, None)
-            for rows in self._buckets.values():
-                rows.pop(key, None)
+            for agent, rows in self._buckets.items():
+                gone = rows.pop(key, None)
+                if gone is not None and agent is not None:
+                    self._add_spend(agent, gone.window_start, -gone.cost_total)
             return
         if summary.window == "bucket":
-            self._buckets.setdefault(summary.agent_type, {})[key] = BucketRow.of(summary)
+            rows = self._buckets.setdefault(summary.agent_type, {})
+            row = BucketRow.of(summary)
+            old = rows.get(key)
+            rows[key] = row
+            if summary.agent_type is not None:
+                delta = row.cost_total - (old.cost_total if old is not None else 0.0)
+                self._add_spend(summary.agent_type, row.window_start, delta)
         elif summary.agent_type is None:
             self._trailing[key] = summary
+
+    def _add_spend(self, agent_type: str, start: datetime, delta: float) -> None:
+        by_start = self._spend.setdefault(agent_type, {})
+        total = by_start.get(start, 0.0) + delta
+        if total > 1e-12:
+            by_start[start] = total
+        else:  # the bucket is gone (expired): drop it, and the float residue of its sums
+            by_start.pop(start, None)
+
+    def spend(self, agent_type: str, since: datetime) -> float:
+        """The cost of `agent_type`'s tasks in the buckets starting at or after `since`, every
+        model, open buckets included (their provisional rows)."""
+        return sum(cost for start, cost in self._spend.get(agent_type, {}).items() if start >= since)
+
+    def row(self, model_id: str, agent_type: str, window_start: datetime) -> BucketRow | None:
+        """The bucket row of (model, agent type, bucket start), if the topic has one."""
+        key = summary_key(model_id, agent_type, "bucket", window_start)
+        return self._buckets.get(agent_type, {}).get(key)
 
     def buckets(self, agent_type: str | None) -> Iterable[BucketRow]:
         return self._buckets.get(agent_type, {}).values()

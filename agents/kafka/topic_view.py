@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Generic, TypeVar
@@ -33,11 +34,20 @@ class TopicView(Generic[V]):
     """
 
     def __init__(
-        self, settings: Settings, topic: str, decode: Callable[[bytes], V], *, keep: bool = True
+        self,
+        settings: Settings,
+        topic: str,
+        decode: Callable[[bytes], V],
+        *,
+        keep: bool = True,
+        since_s: float | None = None,
     ) -> None:
         """`keep=False` holds nothing: the records only reach `on_change` listeners, for a
-        topic whose reader keeps a compact form of its own (the summaries' BucketIndex)."""
+        topic whose reader keeps a compact form of its own (the summaries' BucketIndex).
+        `since_s` reads from the records of the last `since_s` seconds before `start()`
+        (by record timestamp), not from the beginning: for a log read for its recent part."""
         self._settings = settings
+        self._since_s = since_s
         self._topic = topic
         self._decode = decode
         self._keep = keep
@@ -88,8 +98,16 @@ class TopicView(Generic[V]):
                 )
             tps = [TopicPartition(self._topic, p) for p in parts]
             consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
+            if self._since_s is None:
+                await consumer.seek_to_beginning(*tps)
+                ends = await consumer.end_offsets(tps)
+            else:
+                since_ms = int((time.time() - self._since_s) * 1000)
+                found = await consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
+                ends = await consumer.end_offsets(tps)
+                for tp in tps:
+                    at = found.get(tp)
+                    consumer.seek(tp, ends[tp] if at is None else at.offset)
             await asyncio.wait_for(self._catch_up(consumer, ends), timeout=timeout_s)
         except BaseException:
             await self.stop()

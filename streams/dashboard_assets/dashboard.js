@@ -46,6 +46,38 @@ function renderTable(data) {
   }
 }
 
+function renderBudgets(data) {
+  const rows = data.budgets || [];
+  document.getElementById("budgets-section").hidden = rows.length === 0;
+  const body = document.querySelector("#budgets tbody");
+  body.replaceChildren();
+  for (const b of rows) {
+    const tr = document.createElement("tr");
+    const used = b.limit > 0 ? (b.spent + b.reserved) / b.limit : 0;
+    tr.className = used >= 1 ? "over" : used >= 0.8 ? "near" : "";
+    tr.dataset.agentType = b.agent_type;
+    const bar = document.createElement("span");
+    bar.className = "bar";
+    const fill = document.createElement("i");
+    fill.style.width = Math.min(100, used * 100).toFixed(1) + "%";
+    bar.append(fill);
+    const cells = [
+      [b.agent_type, ""], [b.window, ""], ["$" + text(b.limit, 2), "n"], ["$" + text(b.spent, 4), "n"],
+      ["$" + text(b.reserved, 4) + ` (${b.reservations})`, "n"], ["$" + text(b.remaining, 4), "n"],
+    ];
+    for (const [value, cls] of cells) {
+      const td = document.createElement("td");
+      td.textContent = value;
+      if (cls) td.className = cls;
+      tr.append(td);
+    }
+    const td = document.createElement("td");
+    td.append(bar, " " + Math.round(used * 100) + "%");
+    tr.append(td);
+    body.append(tr);
+  }
+}
+
 // One chart: lines per model, or stacked shares ("mix"). Returns how many points it drew.
 function drawChart(canvas, data, key) {
   const ctx = canvas.getContext("2d");
@@ -123,6 +155,7 @@ function render(data) {
   document.getElementById("as-of").textContent = "as of " + data.as_of.slice(0, 19).replace("T", " ") + " UTC";
   document.getElementById("window").textContent = `(scorecard window: last ${data.window_s / 60} min)`;
   renderTable(data);
+  renderBudgets(data);
   renderLegend(data);
   let drawn = 0;
   for (const key of ["success", "p95", "spend", "mix"]) drawn += drawChart(document.getElementById("chart-" + key), data, key);

@@ -13,7 +13,7 @@ import aiohttp
 import orjson
 import pytest
 
-from modelrouter.agents import SelectionClient
+from modelrouter.agents import BudgetBook, SelectionClient
 from modelrouter.agents.kafka import ensure_topics
 from modelrouter.cli.worker_process import wait_until_answering
 from modelrouter.schemas import Event, Settings, TaskCompleted, TaskInfo, encode
@@ -70,6 +70,7 @@ async def test_dashboard_draws_live_data_in_a_headless_browser(
     settings = kafka_settings.model_copy(update={"metrics_port": port, "partitions": 2})
     await ensure_topics(settings)
     await publish_raw(settings, "registry", ((m.model_id.encode(), encode(m)) for m in REGISTRY))
+    await BudgetBook(settings).set("SA", per_hour=10.0, per_day=None)
     worker = worker_factory(settings)
     worker.start()
     async with SelectionClient(settings) as client:
@@ -106,6 +107,13 @@ async def test_dashboard_draws_live_data_in_a_headless_browser(
     spend = sum(sum(v for v in first["series"]["spend"][m] if v) for m in first["models"])
     assert spend == pytest.approx(600 * 0.002, rel=1e-6)  # 1-minute buckets: spend per minute = cost
 
+    # SA's budget: what the tables hold of the traffic (all of it, once its summaries are in),
+    # and the 30 selections' expected cost ($0.002 each) reserved, since no task completed them.
+    [budget] = second["budgets"]
+    assert (budget["agent_type"], budget["window"], budget["limit"]) == ("SA", "per-hour", 10.0)
+    assert 0.0 < budget["spent"] <= 600 * 0.002 + 1e-9
+    assert (budget["reservations"], budget["reserved"]) == (30, pytest.approx(30 * 0.002))
+
     # The page, in a real browser: the table fills, every chart paints, updates stream in.
     async with HeadlessBrowser(tmp_path / "profile") as browser:
         await browser.open(f"http://127.0.0.1:{port}/")
@@ -125,6 +133,11 @@ async def test_dashboard_draws_live_data_in_a_headless_browser(
             "[...document.querySelectorAll('#models tbody tr')].map(r => r.dataset.model)"
         )
         assert shown == ["broken", "limited", "steady"]
+        budgets = await browser.evaluate(
+            "[...document.querySelectorAll('#budgets tbody tr')].map(r => r.dataset.agentType + ' '"
+            " + r.cells[1].textContent + ' ' + r.cells[2].textContent + ' ' + r.cells[4].textContent)"
+        )
+        assert budgets == ["SA per-hour $10 $0.06 (30)"]
         assert await browser.evaluate("document.getElementById('status').textContent") == "live"
         shot = tmp_path / "dashboard.png"
         assert await browser.screenshot(shot) > 20_000

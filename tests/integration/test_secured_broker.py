@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
-from modelrouter.agents import EventPublisher, SelectionClient
+from modelrouter.agents import BudgetBook, EventPublisher, SelectionClient
 from modelrouter.agents.kafka import ensure_topics
 from modelrouter.schemas import (
     DecisionRecord,
@@ -126,6 +126,13 @@ async def test_worker_sdk_and_cli_work_with_their_credentials(
         await producer.send_and_wait(worker_s.topic("registry"), encode(spec), key=b"gpt-4o")
     finally:
         await producer.stop()
+    # Budgets: admin writes them, the reader reads them, the agent may not write them.
+    admin_s = as_user(secure_dir, "admin", tmp_path)
+    await BudgetBook(admin_s).set("SA", per_hour=100.0, per_day=None)
+    assert {a: b.per_hour for a, b in (await BudgetBook(reader_s).read()).items()} == {"SA": 100.0}
+    # Refused at the topic check (ensure_topics: Kafka error 29, topic authorization failed).
+    with pytest.raises((TopicAuthorizationFailedError, RuntimeError), match=r"budgets|Authorization"):
+        await BudgetBook(agent_s).set("SA", per_hour=1.0, per_day=None, timeout_s=10)
     worker = worker_factory(worker_s)
     worker.start()
 
@@ -162,6 +169,7 @@ async def test_worker_sdk_and_cli_work_with_their_credentials(
         )
         reply = await client.select(request, deadline_ms=10_000, raise_on_timeout=True)
     assert (reply.selected_model_id, reply.fallback_used) == ("gpt-4o", False)
+    assert "budget: $" in reply.reasoning  # SA's budget was read, and the reservation shared
 
     async def logged() -> list[DecisionRecord]:  # what `modelrouter evaluate` and `explain` read, as reader
         values = [v for _, v in await read_topic(reader_s, reader_s.topic("decisions")) if v is not None]

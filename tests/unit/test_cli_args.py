@@ -103,6 +103,10 @@ COMMANDS = [
     ["publish", "failover"],
     ["tail"],
     ["summary"],
+    ["budget"],
+    ["budget", "set"],
+    ["budget", "show"],
+    ["budget", "clear"],
     ["bench"],
 ]
 
@@ -593,3 +597,31 @@ def test_the_board_marks_open_buckets_and_says_how_old_the_newest_data_is() -> N
     assert "bucket 13:00:00 (open)" in shown
     assert f"newest data {through:%H:%M:%S} (42 s old)" in shown or "(43 s old)" in shown
     assert "(open) buckets are provisional" in shown
+
+
+# --- budget ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["SA"], "budget set needs a limit: --per-hour USD and/or --per-day USD"),
+        (["SA", "--per-hour", "-1"], "a limit must be a positive number of dollars, got '-1'"),
+        (["SA", "--per-hour", "0"], "a limit must be a positive number of dollars, got '0'"),
+        (["SA", "--per-day", "abc"], "not a number of dollars: 'abc' (write e.g. 5.00)"),
+        (["SA", "--per-hour", "nan"], "a limit must be a positive number of dollars, got 'nan'"),
+        (["x" * 65, "--per-hour", "5"], "an agent type is 1 to 64 characters, got 65"),
+    ],
+)
+def test_budget_set_refuses_bad_limits_before_connecting(
+    capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    code, _, err = run(capsys, "--bootstrap-servers", NO_BROKER, "budget", "set", *argv)
+    assert code == 2
+    assert said in err
+
+
+def test_budget_limits_parse_as_dollars() -> None:
+    from modelrouter.cli.budget import dollars
+
+    assert [dollars(t) for t in ("5", "5.00", "$0.25", " 50 ")] == [5.0, 5.0, 0.25, 50.0]

@@ -54,3 +54,13 @@ def test_schemas_surface() -> None:
         "ModelRouterError",
         "APIModelError",
     } <= set(modelrouter.schemas.__all__)
+
+
+def test_budget_surface() -> None:
+    import modelrouter.agents
+    import modelrouter.schemas
+
+    assert {"Budget", "BudgetReservation", "BudgetWindow", "BUDGET_WINDOWS"} <= set(
+        modelrouter.schemas.__all__
+    )
+    assert "BudgetBook" in modelrouter.agents.__all__
