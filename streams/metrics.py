@@ -197,6 +197,11 @@ class WorkerMetrics(Collector):
             "Reservations that could not be shared with the other workers",
             value=s.reservations_failed,
         )
+        yield CounterMetricFamily(
+            "modelrouter_budget_reservations_withdrawn",
+            "Reservations withdrawn because another worker's came first in the log (decided again)",
+            value=s.reservations_withdrawn,
+        )
 
     def _faust(self) -> Iterator[Metric]:
         sent = CounterMetricFamily(

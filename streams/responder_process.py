@@ -51,6 +51,7 @@ _COUNTS = (
     "failed_sends",
     "budget_rejections",
     "reservations_failed",
+    "reservations_withdrawn",
     "late_unreserved",
 )
 

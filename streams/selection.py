@@ -12,9 +12,10 @@ import gc
 import logging
 import random
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import faust
@@ -84,6 +85,10 @@ _TOPIC = TypeAdapter[str](TopicStr)
 # Replies to a topic the producer has no metadata for yet (a client's first request) are sent
 # from a task, so the wait for metadata, or for a topic that does not exist, stalls no one.
 _MAX_SLOW_SENDS = 1000
+# Budgeted selections (_settle): decisions made again after a withdrawn reservation, and how long
+# to wait for the reservations view to read a reservation back.
+_SETTLE_TRIES = 3
+_SETTLE_WAIT_S = 2.0
 # A reply is built in ~0.2 ms; the producer should not hold it back to fill a batch.
 _REPLY_LINGER_MS = 0
 _COMMIT_EVERY_S = 0.5
@@ -109,6 +114,7 @@ class Answer:
     error: str = ""
     decision: PendingDecision | None = None  # to log on the decisions topic once replied
     reservation: BudgetReservation | None = None  # to share with the other workers before replying
+    request: SelectionRequest | None = None  # with a reservation: to decide again if it is withdrawn
 
 
 @dataclass
@@ -119,6 +125,7 @@ class ResponderStats:
     budget_rejections: int = 0  # candidates rejected because their expected cost did not fit a budget
     reservations_failed: int = 0  # reservations the other workers may not have seen (send failed)
     late_unreserved: int = 0  # budgeted selections answered past their deadline: nothing reserved
+    reservations_withdrawn: int = 0  # another worker's reservation came first in the log: decided again
     summaries: int = 0
     health_queries: int = 0
     error_replies: int = 0
@@ -233,6 +240,12 @@ class SelectionResponder:
             settings, settings.topic(TopicName.TASK_COMPLETED), self._completion, keep=False, since_s=held_s
         )
         self._completions.on_change(self._completed)
+        # The completions view runs only while some agent type has a budget: it reads every
+        # task-completed event of the fleet, which cost a worker ~7% of its fold (bench/ingest.py).
+        self._completions_on = False
+        self._views_ready = False
+        self._completions_sync: asyncio.Task[None] | None = None
+        self.budgets.on_change(self._budgets_changed)
         self._expired_at = 0.0
         self._dead_letters = settings.topic(TopicName.DEAD_LETTER)
         self._producer: AIOKafkaProducer | None = None
@@ -260,10 +273,11 @@ class SelectionResponder:
             async with asyncio.TaskGroup() as group:  # one failing cancels the others
                 for view in (self.registry, self.scorecards, self.summaries, self.budgets):
                     group.create_task(view.start())
-            # After the budgets: a completion is read only for an agent type with a budget.
+            # After the budgets: completions are read only while an agent type has a budget.
+            self._views_ready = True
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._reservation_view.start())
-                group.create_task(self._completions.start())
+                group.create_task(self._sync_completions())
         except BaseException:
             await self.stop()
             raise
@@ -274,7 +288,27 @@ class SelectionResponder:
             len(self._buckets),
         )
 
+    def _budgets_changed(self, key: str, budget: Budget | None) -> None:
+        if not self._views_ready or self._completions_on == bool(active_budgets(self.budgets.items())):
+            return  # start() has not synced it yet, or it is as it should be
+        if self._completions_sync is None or self._completions_sync.done():
+            self._completions_sync = asyncio.create_task(self._sync_completions())
+
+    async def _sync_completions(self) -> None:
+        """Start or stop the completions view until it runs exactly while a budget is set."""
+        while self._completions_on != (wanted := bool(active_budgets(self.budgets.items()))):
+            if wanted:
+                await self._completions.start()  # reads the last reservation timeout's events
+            else:
+                await self._completions.stop()
+            self._completions_on = wanted
+            log.info("budget completions view %s", "started" if wanted else "stopped: no budget is set")
+
     async def stop(self) -> None:
+        if self._completions_sync is not None:
+            self._completions_sync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._completions_sync
         await self.decisions.stop()
         for task in list(self._slow_sends):
             task.cancel()
@@ -317,11 +351,24 @@ class SelectionResponder:
         """Every model's circuit, cooldown and recent failures, judged at `now` as selection would."""
         return health_reports(self.registry.items(), self.scorecards.items(), now, self._params.health)
 
-    def _select(self, request: SelectionRequest, now: datetime, sent_at: datetime | None = None) -> Answer:
+    def _select(
+        self,
+        request: SelectionRequest,
+        now: datetime,
+        sent_at: datetime | None = None,
+        *,
+        exhausted: bool = False,
+    ) -> Answer:
+        """`exhausted`: decide as if the agent type's budget had nothing left (_settle's last word)."""
         # Seeded by the request: an exploring request draws the same on every worker and in tests.
         rng = random.Random(request.request_id) if request.explore else None  # noqa: S311 - not crypto
         registry, scorecards = self.registry, self.scorecards
         budget = self.budget_check(request.agent_type, now)
+        if exhausted and budget is not None:
+            held = budget.standing
+            budget = BudgetCheck(
+                replace(held, reserved=max(held.reserved, held.limit - held.spent)), budget.near_fraction
+            )
         try:
             decision = decide(request, registry.items(), scorecards.items(), now, rng, self._params, budget)
         except APIModelError as exc:
@@ -343,7 +390,7 @@ class SelectionResponder:
             elif not decision.reply.fallback_used:
                 reservation = self._reserve(request, decision.reply, now)
         if not self._log_decisions:
-            return Answer(request.reply_to, decision.reply, reservation=reservation)
+            return Answer(request.reply_to, decision.reply, reservation=reservation, request=request)
         pending = PendingDecision(
             request,
             decision,
@@ -352,7 +399,9 @@ class SelectionResponder:
             dict(scorecards.positions),
             scorecards.version,
         )
-        return Answer(request.reply_to, decision.reply, decision=pending, reservation=reservation)
+        return Answer(
+            request.reply_to, decision.reply, decision=pending, reservation=reservation, request=request
+        )
 
     def budget_check(self, agent_type: str, now: datetime) -> BudgetCheck | None:
         """What selection may still spend for `agent_type` at `now`; None without a budget."""
@@ -431,6 +480,8 @@ class SelectionResponder:
                 if address is not None
                 else Answer(None, None, f"the responder failed: {exc!r}")
             )
+        if answer.reservation is not None:
+            answer = await self._settle(answer, sent_at)
         if answer.reply is None or answer.reply_to is None:
             _, letter = bounded_dead_letter(
                 raw, None, answer.error, topic=topic, partition=partition, offset=offset
@@ -448,8 +499,6 @@ class SelectionResponder:
             self.stats.health_queries += 1
         else:
             self.stats.error_replies += 1
-        if answer.reservation is not None:
-            await self._share(answer.reservation)
         await self._send(answer.reply_to, encode_key(reply.request_id), encode(reply))
         if answer.decision is not None:
             self.decisions.add(answer.decision)
@@ -486,17 +535,74 @@ class SelectionResponder:
         self.stats.failed_sends += 1
         log.warning("could not send a reply to %s: %r (does the reply topic exist?)", topic, exc)
 
-    async def _share(self, reservation: BudgetReservation) -> None:
+    async def _settle(self, answer: Answer, sent_at: datetime | None) -> Answer:
+        """Share the answer's reservation and keep it only if the log admits it; else withdraw it
+        and decide again (a cheaper model, or the budget's fallback).
+
+        Two workers may each see room for one more task and both reserve it. The reservations
+        of an agent type share one partition of the reservations topic, so every worker reads
+        them in one order: a reservation is kept when, with everything read up to its own
+        offset, the budget still holds it. Of two that conflict, the later one sees the earlier
+        and withdraws (the earlier may see the later too and withdraw as well: budget left
+        unused for a moment, never overspent)."""
+        for _ in range(_SETTLE_TRIES):
+            reservation, request = answer.reservation, answer.request
+            if reservation is None or request is None:
+                return answer
+            at = await self._share(reservation)
+            if at is None or await self._admitted(reservation, *at):
+                return answer
+            self.stats.reservations_withdrawn += 1
+            await self._share(self._withdrawal(reservation))
+            answer = self._select(request, utc_now(), sent_at)
+        if answer.reservation is not None and answer.request is not None:
+            # Still contended: answered as at the limit (the budget's fallback), reserving nothing.
+            await self._share(self._withdrawal(answer.reservation))
+            answer = self._select(answer.request, utc_now(), sent_at, exhausted=True)
+        return answer
+
+    async def _admitted(self, reservation: BudgetReservation, partition: int, offset: int) -> bool:
+        """Whether the budget holds `reservation` once the reservations view has read up to its
+        offset (everything reserved before it, by any worker); not admitted if that takes long."""
+        view, loop = self._reservation_view, asyncio.get_running_loop()
+        deadline = loop.time() + _SETTLE_WAIT_S
+        while view.positions.get(partition, 0) <= offset:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.002)
+        budget = self.budgets.get(reservation.agent_type)
+        if budget is None:
+            return True  # the budget was cleared meanwhile
+        standings = self._standing(budget, utc_now())
+        return all(s.spent + s.reserved <= s.limit + 1e-9 for s in standings)
+
+    def _withdrawal(self, reservation: BudgetReservation) -> BudgetReservation:
+        """A later selection of the same task reserving nothing: it replaces `reservation` here and
+        on every worker (Reservations keeps a task's latest selection)."""
+        withdrawal = reservation.model_copy(
+            update={
+                "request_id": f"withdrawn-{uuid.uuid4().hex}",
+                "expected_cost": 0.0,
+                "reserved_at": reservation.reserved_at + timedelta(microseconds=1),
+            }
+        )
+        self.reservations.reserve(withdrawal)
+        return withdrawal
+
+    async def _share(self, reservation: BudgetReservation) -> tuple[int, int] | None:
         """Make a reservation durable before its reply goes out, so that the other workers, and
-        this one after a crash, hold it (one produce round trip, for budgeted agent types only)."""
+        this one after a crash, hold it (one produce round trip, for budgeted agent types only);
+        its (partition, offset), or None if it could not be sent."""
         producer = self._require_producer()
         try:
-            await producer.send_and_wait(
+            sent = await producer.send_and_wait(
                 self._reservations_topic, encode(reservation), key=encode_key(reservation.agent_type)
             )
         except KafkaError as exc:  # held here still; the others may overspend by this selection
             self.stats.reservations_failed += 1
             log.warning("could not share the budget reservation of task %s: %r", reservation.task_id, exc)
+            return None
+        return sent.partition, sent.offset
 
     async def _send_dead_letter(self, letter: bytes) -> None:
         # Awaited: the request's offset is committed after this returns, so the letter is kept.
