@@ -24,6 +24,12 @@ __all__ = ["SummaryPublisher"]
 
 Records = list[tuple[str, bytes, bytes]]
 
+# Provisional bucket summaries, on average at most this many a second: a reader behind holds
+# many buckets open (stream time waits for its slowest topic), and re-sending all of them
+# every second (4,500 records a round with 50 models) took a large share of the fold
+# (bench/ingest.py). Live, 50 models' open buckets are a few hundred records: every round.
+_OPEN_RECORDS_PER_S = 1000.0
+
 
 class SummaryPublisher:
     def __init__(
@@ -41,6 +47,8 @@ class SummaryPublisher:
         self._sender = sender
         self._summaries = settings.topic(TopicName.SUMMARIES)
         self._scorecards = settings.topic(TopicName.SCORECARDS)
+        self._open_due = 0.0  # wall time of the next round of provisional bucket summaries
+        self._open_models: set[str] = set()  # models changed since the last such round
 
     def close_partition(self, partition: int, wall: float) -> list[Any]:
         """After a partition's batch: send the finals that are due, and store the partition's
@@ -113,7 +121,12 @@ class SummaryPublisher:
         records += await self.provisional(dirty)
         # After the last await: a bucket that closed meanwhile is no longer open, so no
         # provisional record can follow (and replace) its final.
-        records += self.open_buckets(dirty)
+        self._open_models |= dirty
+        if wall >= self._open_due:
+            opened = self.open_buckets(self._open_models)
+            self._open_models = set()
+            self._open_due = wall + len(opened) / _OPEN_RECORDS_PER_S
+            records += opened
         return self._sender.send_all(records)
 
     def open_buckets(self, models: set[str]) -> Records:
