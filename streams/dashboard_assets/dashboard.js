@@ -10,6 +10,12 @@ function text(value, digits) {
   return Number(value).toLocaleString("en-US", { maximumFractionDigits: digits });
 }
 
+// Dollars as people read them: cents always ($0.40, $10.00), sub-cent amounts to 4 places.
+function money(value) {
+  if (value === null || value === undefined) return "-";
+  return "$" + Number(value).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 4 });
+}
+
 function renderTable(data) {
   const body = document.querySelector("#models tbody");
   body.replaceChildren();
@@ -25,7 +31,7 @@ function renderTable(data) {
       [row.success_rate === null ? "-" : (row.success_rate * 100).toFixed(1) + "%", "n"],
       [text(row.p50_ms, 1), "n"],
       [text(row.p95_ms, 1), "n"],
-      ["$" + text(row.cost, 4), "n"],
+      [money(row.cost), "n"],
       [circuit, "circuit"],
       [row.cooldown_until ? new Date(row.cooldown_until).toISOString().slice(11, 19) : "-", "cooldown"],
       [text(row.selected, 0), "n"],
@@ -62,8 +68,8 @@ function renderBudgets(data) {
     fill.style.width = Math.min(100, used * 100).toFixed(1) + "%";
     bar.append(fill);
     const cells = [
-      [b.agent_type, ""], [b.window, ""], ["$" + text(b.limit, 2), "n"], ["$" + text(b.spent, 4), "n"],
-      ["$" + text(b.reserved, 4) + ` (${b.reservations})`, "n"], ["$" + text(b.remaining, 4), "n"],
+      [b.agent_type, ""], [b.window, ""], [money(b.limit), "n"], [money(b.spent), "n"],
+      [money(b.reserved) + ` (${b.reservations})`, "n"], [money(b.remaining), "n"],
     ];
     for (const [value, cls] of cells) {
       const td = document.createElement("td");

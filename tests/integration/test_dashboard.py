@@ -137,7 +137,7 @@ async def test_dashboard_draws_live_data_in_a_headless_browser(
             "[...document.querySelectorAll('#budgets tbody tr')].map(r => r.dataset.agentType + ' '"
             " + r.cells[1].textContent + ' ' + r.cells[2].textContent + ' ' + r.cells[4].textContent)"
         )
-        assert budgets == ["SA per-hour $10 $0.06 (30)"]
+        assert budgets == ["SA per-hour $10.00 $0.06 (30)"]
         assert await browser.evaluate("document.getElementById('status').textContent") == "live"
         shot = tmp_path / "dashboard.png"
         assert await browser.screenshot(shot) > 20_000

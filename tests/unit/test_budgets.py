@@ -209,6 +209,24 @@ def test_a_retry_holds_its_latest_selection_and_a_read_back_keeps_the_completion
     assert r.held("SA", NOW, always) == (0.0, 0)
 
 
+def test_a_withdrawal_replaces_its_reservation_wherever_it_is_read() -> None:
+    # What SelectionResponder._settle writes when the log put another worker's reservation first:
+    # the same task, a microsecond later, reserving nothing.
+    kept, withdrawn = reservation("t-1", 0.05), reservation("t-2", 0.05)
+    withdrawal = withdrawn.model_copy(
+        update={
+            "request_id": "withdrawn-1",
+            "expected_cost": 0.0,
+            "reserved_at": withdrawn.reserved_at + timedelta(microseconds=1),
+        }
+    )
+    for order in ([kept, withdrawn, withdrawal], [withdrawn, kept, withdrawal, withdrawn]):
+        r = Reservations()
+        for record in order:  # the last `withdrawn`: this worker's own, read back late
+            r.reserve(record)
+        assert r.held("SA", NOW, never) == (pytest.approx(0.05), 2)
+
+
 def test_a_completion_read_before_its_reservation_is_kept_for_it() -> None:
     r = Reservations()
     r.complete(done("t-9"))  # another worker's selection: its reservation is on its way
