@@ -12,7 +12,7 @@ reserved is counted on its own model's row: the reservation waits for that one.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from modelrouter.schemas import BUDGET_WINDOWS, Budget, BudgetReservation, BudgetWindow, loads
@@ -27,6 +27,7 @@ __all__ = [
     "completion_of",
     "tightest",
     "usd",
+    "withdrawal",
 ]
 
 
@@ -148,6 +149,11 @@ class BudgetStanding:
         left = self.limit - self.spent - self.reserved
         return left if left > 1e-9 else 0.0  # not the float residue of the sums
 
+    @property
+    def overdrawn(self) -> bool:
+        """Spent and reserved past the limit (more than the float residue of the sums)."""
+        return self.spent + self.reserved > self.limit + 1e-9
+
 
 @dataclass(frozen=True, slots=True)
 class BudgetCheck:
@@ -162,6 +168,11 @@ class BudgetCheck:
 
     def fits(self, expected_cost: float) -> bool:
         return expected_cost <= self.remaining
+
+    def spent_out(self) -> BudgetCheck:
+        """The same window with nothing left: what is not spent counted as reserved."""
+        s = self.standing
+        return BudgetCheck(replace(s, reserved=max(s.reserved, s.limit - s.spent)), self.near_fraction)
 
     def rejection(self, expected_cost: float) -> str:
         s = self.standing
@@ -203,6 +214,18 @@ def budget_standing(
             )
         )
     return out
+
+
+def withdrawal(reservation: BudgetReservation, request_id: str) -> BudgetReservation:
+    """A later selection of `reservation`'s task (as `request_id`) reserving nothing: it replaces
+    `reservation` wherever it is read after it (Reservations keeps a task's latest selection)."""
+    return reservation.model_copy(
+        update={
+            "request_id": request_id,
+            "expected_cost": 0.0,
+            "reserved_at": reservation.reserved_at + timedelta(microseconds=1),
+        }
+    )
 
 
 def tightest(standings: Iterable[BudgetStanding], near_fraction: float) -> BudgetCheck | None:

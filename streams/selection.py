@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import faust
@@ -62,6 +62,7 @@ from .budgets import (
     budget_standing,
     completion_of,
     tightest,
+    withdrawal,
 )
 from .dead_letters import bounded_dead_letter
 from .decision_publisher import DecisionPublisher, PendingDecision
@@ -365,10 +366,7 @@ class SelectionResponder:
         registry, scorecards = self.registry, self.scorecards
         budget = self.budget_check(request.agent_type, now)
         if exhausted and budget is not None:
-            held = budget.standing
-            budget = BudgetCheck(
-                replace(held, reserved=max(held.reserved, held.limit - held.spent)), budget.near_fraction
-            )
+            budget = budget.spent_out()
         try:
             decision = decide(request, registry.items(), scorecards.items(), now, rng, self._params, budget)
         except APIModelError as exc:
@@ -557,7 +555,8 @@ class SelectionResponder:
             answer = self._select(request, utc_now(), sent_at)
         if answer.reservation is not None and answer.request is not None:
             # Still contended: answered as at the limit (the budget's fallback), reserving nothing.
-            await self._share(self._withdrawal(answer.reservation))
+            # That last reservation was held here only (never shared): withdrawn here only.
+            self._withdrawal(answer.reservation)
             answer = self._select(answer.request, utc_now(), sent_at, exhausted=True)
         return answer
 
@@ -573,21 +572,13 @@ class SelectionResponder:
         budget = self.budgets.get(reservation.agent_type)
         if budget is None:
             return True  # the budget was cleared meanwhile
-        standings = self._standing(budget, utc_now())
-        return all(s.spent + s.reserved <= s.limit + 1e-9 for s in standings)
+        return not any(s.overdrawn for s in self._standing(budget, utc_now()))
 
     def _withdrawal(self, reservation: BudgetReservation) -> BudgetReservation:
-        """A later selection of the same task reserving nothing: it replaces `reservation` here and
-        on every worker (Reservations keeps a task's latest selection)."""
-        withdrawal = reservation.model_copy(
-            update={
-                "request_id": f"withdrawn-{uuid.uuid4().hex}",
-                "expected_cost": 0.0,
-                "reserved_at": reservation.reserved_at + timedelta(microseconds=1),
-            }
-        )
-        self.reservations.reserve(withdrawal)
-        return withdrawal
+        """`reservation` withdrawn here (budgets.withdrawal); share it to withdraw it everywhere."""
+        withdrawn = withdrawal(reservation, f"withdrawn-{uuid.uuid4().hex}")
+        self.reservations.reserve(withdrawn)
+        return withdrawn
 
     async def _share(self, reservation: BudgetReservation) -> tuple[int, int] | None:
         """Make a reservation durable before its reply goes out, so that the other workers, and

@@ -35,6 +35,7 @@ from modelrouter.streams.budgets import (
     completion_of,
     tightest,
     usd,
+    withdrawal,
 )
 from modelrouter.streams.propensity import logged_propensities
 from modelrouter.streams.scoring import DEFAULT_PARAMS, decide
@@ -140,6 +141,14 @@ def test_a_free_model_always_fits() -> None:
     assert not reply.fallback_used
 
 
+def test_a_spent_out_check_fits_only_what_is_free() -> None:
+    spent_out = check(limit=5.0, spent=1.0, reserved=0.5).spent_out()
+    assert spent_out.remaining == 0.0
+    assert (spent_out.fits(0.0), spent_out.fits(0.001)) == (True, False)
+    assert not spent_out.standing.overdrawn  # nothing left, nothing over
+    assert check(limit=5.0, spent=4.0, reserved=1.01).standing.overdrawn
+
+
 def test_usd_formats() -> None:
     assert [usd(x) for x in (5.0, 0.0, 0.012, 0.004, 0.00042, 1234.5)] == [
         "$5.00",
@@ -213,14 +222,8 @@ def test_a_withdrawal_replaces_its_reservation_wherever_it_is_read() -> None:
     # What SelectionResponder._settle writes when the log put another worker's reservation first:
     # the same task, a microsecond later, reserving nothing.
     kept, withdrawn = reservation("t-1", 0.05), reservation("t-2", 0.05)
-    withdrawal = withdrawn.model_copy(
-        update={
-            "request_id": "withdrawn-1",
-            "expected_cost": 0.0,
-            "reserved_at": withdrawn.reserved_at + timedelta(microseconds=1),
-        }
-    )
-    for order in ([kept, withdrawn, withdrawal], [withdrawn, kept, withdrawal, withdrawn]):
+    out = withdrawal(withdrawn, "withdrawn-1")
+    for order in ([kept, withdrawn, out], [withdrawn, kept, out, withdrawn]):
         r = Reservations()
         for record in order:  # the last `withdrawn`: this worker's own, read back late
             r.reserve(record)
