@@ -10,6 +10,7 @@ from .codec import (
     decoder,
     dumps,
     encode,
+    encode_data,
     encode_key,
     loads,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "decoder",
     "dumps",
     "encode",
+    "encode_data",
     "encode_key",
     "loads",
     "payload_text",
