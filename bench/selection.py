@@ -9,7 +9,8 @@ Latency is from the moment the client hands a request to its producer to the mom
 read off the reply topic (both in this process, one clock). The same load then runs against a
 bare echo (bench/echo.py: a plain consumer in its own process answering each request with a
 fixed reply), the baseline of Kafka's own round trip on this machine. The last line printed is
-JSON: {"p50_ms", "p99_ms", "max_ms", "rate", "sent", "answered", "echo_p50_ms", "echo_p99_ms",
+JSON: {"p50_ms", "p99_ms", "max_ms", "rate", "sent", "answered", "decisions_log" (1: on, the
+default; MODELROUTER_DECISIONS_LOG=false turns it off), "echo_p50_ms", "echo_p99_ms",
 "echo_answered", "p50_ratio", "p99_ratio"}, and "fold_load_events_per_sec" with --fold-load
 (events for the worker to fold meanwhile, published by bench/load.py in a process of its own).
 """
@@ -314,7 +315,8 @@ async def bench(args: argparse.Namespace, settings: Settings, workdir: Path) -> 
         print(f"registered {len(specs)} models and their scorecards on {settings.topic_prefix!r}", flush=True)
         if args.fold_load:
             load = start_fold_load(settings, specs, args.fold_load)
-        print("-- selection: the worker's responder", flush=True)
+        log = "on" if settings.decisions_log else "off (MODELROUTER_DECISIONS_LOG=false)"
+        print(f"-- selection: the worker's responder, decisions log {log}", flush=True)
         await measure(args, settings, workdir, specs, requests_topic, reply_to, run)
         if not args.no_echo:
             print("-- baseline: a bare echo (bench/echo.py), same rate, same client", flush=True)
@@ -345,6 +347,7 @@ async def bench(args: argparse.Namespace, settings: Settings, workdir: Path) -> 
         "rate": args.rate,
         "sent": run.sent,
         "answered": run.answered,
+        "decisions_log": int(settings.decisions_log),
     }
     if load_rate is not None:
         print(f"fold load: {load_rate:,.0f} task-completed events/s through both legs", flush=True)

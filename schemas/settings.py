@@ -89,11 +89,11 @@ class Settings(BaseSettings):
     explore_half_life_s: float = Field(
         3600.0, gt=0, description="age at which a scorecard's evidence counts half when exploring"
     )
-    # Off by default: built and sent in the responder's event loop, a DecisionRecord per reply
-    # cost more than the answer itself (bench/selection.py at 500/s: p50 5.9 -> 223 ms on the
-    # 2-core test machine, docs/benchmarks.md); on once that cost is out of the reply path.
+    # On by default: `evaluate` and `explain` need every decision. The record is built after the
+    # reply is sent, ~0.2 ms of the worker's CPU per selection with 50 candidates (~12 KB on the
+    # topic); a worker near its CPU limit answers faster without it (docs/benchmarks.md).
     decisions_log: bool = Field(
-        False, description="log every selection with its propensity on the decisions topic"
+        True, description="log every selection with its propensity on the decisions topic"
     )
 
     # Off by default: on, the worker's own metrics count the child's answers a second late.

@@ -19,7 +19,7 @@ BASE = BaseAssignment(role_type="dev", model_tier="t", primary_model="gpt-4o", f
 
 
 async def test_every_selection_is_logged_and_explained(kafka_settings: Settings, worker_factory) -> None:
-    kafka_settings = kafka_settings.model_copy(update={"decisions_log": True})  # off by default
+    assert kafka_settings.decisions_log  # on by default: no setting asked for it
     async with running_responder(kafka_settings, worker_factory) as responder:
         to = responder.reply_to
         asks = [
