@@ -99,8 +99,11 @@ def scorecard(model_id: str, rng: random.Random, now: datetime) -> Scorecard:
     )
 
 
-def request(i: int, reply_to: str, specs: list[ModelSpec], rng: random.Random) -> SelectionRequest:
-    """A mix of what agents ask: plain, with constraints, with a base assignment, other strategies."""
+def request(
+    i: int, reply_to: str, specs: list[ModelSpec], rng: random.Random, explore_share: float = 0.0
+) -> SelectionRequest:
+    """A mix of what agents ask: plain, with constraints, with a base assignment, other strategies;
+    `explore_share` of them exploring (Thompson sampling, a Monte Carlo propensity in the log)."""
     primary, fallback = rng.sample(specs, 2)
     constraints = None
     if rng.random() < 0.6:
@@ -130,6 +133,7 @@ def request(i: int, reply_to: str, specs: list[ModelSpec], rng: random.Random) -
         else None,
         constraints=constraints,
         strategy=rng.choice(["balanced", "balanced", "cost", "latency", "quality"]),
+        explore=rng.random() < explore_share,
     )
 
 
@@ -184,7 +188,10 @@ async def send_requests(
     rng = random.Random(args.seed)
     # Built beforehand: the client's own pydantic work must not count as latency.
     total = int(args.rate * args.seconds)
-    payloads = [(r.request_id, encode(r)) for r in (request(i, reply_to, specs, rng) for i in range(total))]
+    payloads = [
+        (r.request_id, encode(r))
+        for r in (request(i, reply_to, specs, rng, args.explore) for i in range(total))
+    ]
     # The prepared payloads live for the whole run: out of the collector's way, so the
     # client's own full collections do not show up as latency.
     gc.collect()
@@ -549,6 +556,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--startup-timeout", type=float, default=90.0)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
+        "--explore",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of requests that explore (default 0)",
+    )
+    parser.add_argument(
         "--fold-load",
         type=float,
         default=0.0,
@@ -560,6 +574,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--no-worker needs --prefix (the running worker's MODELROUTER_TOPIC_PREFIX)")
     if args.rate <= 0 or args.seconds <= 0 or args.models < 2:
         parser.error("--rate and --seconds must be > 0 and --models >= 2")
+    if not 0.0 <= args.explore <= 1.0:
+        parser.error(f"--explore is a share of requests, from 0 to 1; got {args.explore}")
 
     tag = uuid.uuid4().hex[:8]
     args.fresh_prefix = not args.prefix

@@ -46,11 +46,14 @@ def encoded_decision_record(
     *,
     samples: int = DEFAULT_SAMPLES,
     policy_hash: str | None = None,
+    propensities: tuple[tuple[float, ...], int] | None = None,
 ) -> bytes:
     """`encode(decision_record(...))`, written from the plain data without validating it: the
     responder's path, where validating 50 candidates cost more than building them. The unit
-    tests check that it decodes to `decision_record`'s record."""
-    return encode_data(_record_data(request, decision, params, inputs, samples, policy_hash))
+    tests check that it decodes to `decision_record`'s record. `propensities`: what
+    `logged_propensities(decision, params, samples)` gave, when the caller ran it already."""
+    data = _record_data(request, decision, params, inputs, samples, policy_hash, propensities)
+    return encode_data(data)
 
 
 def _record_data(
@@ -60,9 +63,10 @@ def _record_data(
     inputs: DecisionInputs,
     samples: int,
     policy_hash: str | None,
+    propensities: tuple[tuple[float, ...], int] | None = None,
 ) -> dict[str, Any]:
     reply = decision.reply
-    probs, used = logged_propensities(decision, params, samples)
+    probs, used = propensities if propensities is not None else logged_propensities(decision, params, samples)
     eligible = [
         {
             "model_id": c.model_id,

@@ -17,6 +17,7 @@ from aiokafka.errors import KafkaError
 from modelrouter.schemas import DecisionInputs, SelectionRequest, Settings, TopicName, encode_key
 
 from .decision_log import encoded_decision_record
+from .propensity import logged_propensities
 from .scoring import Decision, ScoringParams, params_hash
 
 __all__ = ["DecisionPublisher", "PendingDecision"]
@@ -125,9 +126,20 @@ class DecisionPublisher:
         while self._pending:
             pending = self._pending.popleft()
             try:
-                request = pending.request
+                request, decision = pending.request, pending.decision
+                propensities = None
+                if decision.explore and decision.chosen is not None:
+                    _ = decision.candidates  # the terms: Python, on the loop
+                    # The Monte Carlo draws (~5 ms for 50 candidates) are numpy's, which lets go of
+                    # the GIL: on a thread they run on another core, not in the replies' loop.
+                    propensities = await asyncio.to_thread(logged_propensities, decision, self.params)
                 record = encoded_decision_record(
-                    request, pending.decision, self.params, pending.inputs(), policy_hash=self._hash
+                    request,
+                    decision,
+                    self.params,
+                    pending.inputs(),
+                    policy_hash=self._hash,
+                    propensities=propensities,
                 )
                 delivery = await producer.send(self.topic, record, key=encode_key(request.request_id))
             except Exception:  # a bad record costs its log line, never the responder

@@ -22,6 +22,7 @@ from modelrouter.schemas import (
     encode_data,
 )
 from modelrouter.streams.decision_log import decision_record, encoded_decision_record
+from modelrouter.streams.propensity import logged_propensities
 from modelrouter.streams.scoring import DEFAULT_PARAMS, decide
 
 INPUTS = DecisionInputs(
@@ -47,6 +48,9 @@ def test_the_published_bytes_decode_to_the_validated_record(
     published = encoded_decision_record(request, decision, DEFAULT_PARAMS, INPUTS, samples=50)
     assert decode(DecisionRecord, published) == record
     assert published == encode(record)  # byte for byte, as the one codec writes it
+    # The publisher draws an exploring decision's propensities on a thread, then hands them in.
+    drawn = logged_propensities(decision, DEFAULT_PARAMS, 50)
+    assert encoded_decision_record(request, decision, DEFAULT_PARAMS, INPUTS, propensities=drawn) == published
 
 
 def test_plain_data_refuses_what_is_not_json() -> None:
