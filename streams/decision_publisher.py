@@ -20,7 +20,7 @@ from .decision_log import encoded_decision_record
 from .propensity import logged_propensities
 from .scoring import Decision, ScoringParams, params_hash
 
-__all__ = ["DecisionPublisher", "PendingDecision"]
+__all__ = ["DecisionCounts", "DecisionPublisher", "PendingDecision"]
 
 log = logging.getLogger("modelrouter.streams.decision_publisher")
 
@@ -59,11 +59,22 @@ class PendingDecision:
         )
 
 
+@dataclass(slots=True)
+class DecisionCounts:
+    """What became of the decisions queued for the log (the responder's stats carry them)."""
+
+    published: int = 0  # records the broker acknowledged
+    dropped: int = 0  # never built: more than _MAX_PENDING were waiting
+    failed: int = 0  # built but not acknowledged, or could not be built
+
+
 class DecisionPublisher:
     """Its own producer, batching (linger), so the log adds no produce request per reply to the
     reply producer's; records are built in batches every `_BATCH_S`, yielding between them."""
 
-    def __init__(self, settings: Settings, params: ScoringParams) -> None:
+    def __init__(
+        self, settings: Settings, params: ScoringParams, counts: DecisionCounts | None = None
+    ) -> None:
         self.topic = settings.topic(TopicName.DECISIONS)
         self.params = params
         self._settings = settings
@@ -72,9 +83,7 @@ class DecisionPublisher:
         self._wakeup = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
-        self.published = 0
-        self.dropped = 0
-        self.failed = 0
+        self.counts = counts if counts is not None else DecisionCounts()
 
     async def start(self) -> None:
         producer = AIOKafkaProducer(
@@ -107,7 +116,7 @@ class DecisionPublisher:
         """Queue one decision (O(1), no I/O)."""
         if len(self._pending) >= _MAX_PENDING:
             self._pending.popleft()
-            self.dropped += 1
+            self.counts.dropped += 1
         self._pending.append(pending)
         self._wakeup.set()
 
@@ -143,7 +152,7 @@ class DecisionPublisher:
                 )
                 delivery = await producer.send(self.topic, record, key=encode_key(request.request_id))
             except Exception:  # a bad record costs its log line, never the responder
-                self.failed += 1
+                self.counts.failed += 1
                 log.exception("could not log the decision of request %s", pending.request.request_id)
                 continue
             delivery.add_done_callback(self._delivered)
@@ -153,8 +162,9 @@ class DecisionPublisher:
 
     def _delivered(self, fut: asyncio.Future[object]) -> None:
         if fut.cancelled() or fut.exception() is not None:
-            self.failed += 1
-            if self.failed in (1, 10, 100) or self.failed % 1000 == 0:
-                log.warning("%d decision records failed to reach %s (last: %r)", self.failed, self.topic, fut)
+            self.counts.failed += 1
+            if self.counts.failed in (1, 10, 100) or self.counts.failed % 1000 == 0:
+                failed = self.counts.failed
+                log.warning("%d decision records failed to reach %s (last: %r)", failed, self.topic, fut)
         else:
-            self.published += 1
+            self.counts.published += 1

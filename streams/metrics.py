@@ -128,6 +128,18 @@ class WorkerMetrics(Collector):
             "Replies that could not be sent",
             value=s.failed_sends,
         )
+        records = CounterMetricFamily(
+            "modelrouter_decision_records",
+            "Decisions for the decisions log, by outcome (dropped: more than 10,000 waited to be built)",
+            labels=["outcome"],
+        )
+        for outcome, n in (
+            ("published", s.decisions.published),
+            ("dropped", s.decisions.dropped),
+            ("failed", s.decisions.failed),
+        ):
+            records.add_metric([outcome], n)
+        yield records
         h = s.latency
         yield HistogramMetricFamily(
             "modelrouter_request_latency_seconds",

@@ -28,6 +28,7 @@ import faust
 
 from modelrouter.schemas import Settings, dumps, loads
 
+from .decision_publisher import DecisionCounts
 from .histogram import LatencyHistogram
 from .selection import ResponderStats, SelectionResponder, report_stats
 
@@ -60,6 +61,8 @@ def stats_line(stats: ResponderStats) -> bytes:
     """The counters of `stats` as one JSON line (the timings of the log report stay in the child)."""
     data: dict[str, Any] = {name: getattr(stats, name) for name in _COUNTS}
     data["selected_by_model"] = dict(stats.selected_by_model)
+    d = stats.decisions
+    data["decisions"] = {"published": d.published, "dropped": d.dropped, "failed": d.failed}
     data["latency"] = {"counts": stats.latency.counts, "total_s": stats.latency.total_s}
     return dumps(data) + b"\n"
 
@@ -69,6 +72,7 @@ def stats_from_line(line: bytes) -> ResponderStats:
     data = loads(line)
     stats = ResponderStats(
         selected_by_model=Counter({str(k): int(v) for k, v in data["selected_by_model"].items()}),
+        decisions=DecisionCounts(**{k: int(v) for k, v in data["decisions"].items()}),
         latency=LatencyHistogram(
             counts=[int(n) for n in data["latency"]["counts"]], total_s=float(data["latency"]["total_s"])
         ),

@@ -65,7 +65,7 @@ from .budgets import (
     withdrawal,
 )
 from .dead_letters import bounded_dead_letter
-from .decision_publisher import DecisionPublisher, PendingDecision
+from .decision_publisher import DecisionCounts, DecisionPublisher, PendingDecision
 from .fleet_health import health_reports
 from .histogram import LatencyHistogram
 from .scoring import ScoringParams, decide
@@ -133,6 +133,7 @@ class ResponderStats:
     dead_lettered: int = 0
     failed_sends: int = 0
     selected_by_model: Counter[str] = field(default_factory=Counter)  # the dashboard's selection mix
+    decisions: DecisionCounts = field(default_factory=DecisionCounts)  # the decisions log's records
     # Since start: seconds from a request's record timestamp to its reply handed to the producer.
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     # Since the last report: ms from a request's timestamp to its handling, and ms spent handling it.
@@ -252,7 +253,7 @@ class SelectionResponder:
         self._producer: AIOKafkaProducer | None = None
         self._slow_sends: set[asyncio.Task[None]] = set()
         self.stats = ResponderStats()
-        self.decisions = DecisionPublisher(settings, self._params)
+        self.decisions = DecisionPublisher(settings, self._params, self.stats.decisions)
         self._log_decisions = settings.decisions_log
 
     async def start(self) -> None:
@@ -664,9 +665,9 @@ def report_stats(responder: SelectionResponder) -> None:
         s.error_replies,
         s.dead_lettered,
         s.failed_sends,
-        responder.decisions.published,
-        responder.decisions.dropped,
-        responder.decisions.failed,
+        s.decisions.published,
+        s.decisions.dropped,
+        s.decisions.failed,
         s.take_timings(),
     )
 

@@ -66,6 +66,8 @@ async def test_metrics_move_and_health_shows_circuits_and_cooldowns(
                 and value(s, "modelrouter_active_cooldowns") == 1
                 # The bad records follow `steady`'s 400 on their partition: counted a moment later.
                 and value(s, "modelrouter_dead_lettered_total", source="events", reason="json_invalid") >= 5
+                # The decisions log (on by default): the 11 answers above, and the readiness probes'.
+                and value(s, "modelrouter_decision_records_total", outcome="published") >= 11
             )
 
         after = await eventually(lambda: scrape(port), moved, timeout_s=60)
@@ -74,6 +76,8 @@ async def test_metrics_move_and_health_shows_circuits_and_cooldowns(
         )
         assert value(after, "modelrouter_events_folded_total", topic="rate-limited") == 1
         assert value(after, "modelrouter_dead_lettered_total", source="events", reason="json_invalid") == 5
+        assert value(after, "modelrouter_decision_records_total", outcome="dropped") == 0
+        assert value(after, "modelrouter_decision_records_total", outcome="failed") == 0
         assert value(after, "modelrouter_model_circuit_open", model="broken") == 1.0
         assert value(after, "modelrouter_model_circuit_open", model="steady") == 0.0
         assert 800 < value(after, "modelrouter_model_cooldown_seconds", model="limited") <= 900
