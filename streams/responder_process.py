@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 from collections import Counter
+from dataclasses import asdict
 from typing import Any
 
 import faust
@@ -61,8 +62,7 @@ def stats_line(stats: ResponderStats) -> bytes:
     """The counters of `stats` as one JSON line (the timings of the log report stay in the child)."""
     data: dict[str, Any] = {name: getattr(stats, name) for name in _COUNTS}
     data["selected_by_model"] = dict(stats.selected_by_model)
-    d = stats.decisions
-    data["decisions"] = {"published": d.published, "dropped": d.dropped, "failed": d.failed}
+    data["decisions"] = asdict(stats.decisions)
     data["latency"] = {"counts": stats.latency.counts, "total_s": stats.latency.total_s}
     return dumps(data) + b"\n"
 
