@@ -65,7 +65,7 @@ def _record_data(
     policy_hash: str | None,
     propensities: tuple[tuple[float, ...], int] | None = None,
 ) -> dict[str, Any]:
-    reply = decision.reply
+    reply = decision.reply_data  # not validated: the record needs its plain data only
     probs, used = propensities if propensities is not None else logged_propensities(decision, params, samples)
     eligible = [
         {
@@ -99,19 +99,19 @@ def _record_data(
         "request_id": request.request_id,
         "task_id": request.task.task_id,
         "agent_type": request.agent_type,
-        "decided_at": reply.decided_at,
+        "decided_at": reply["decided_at"],
         "policy": {
             "strategy": request.strategy,
             "explore": request.explore,
             "params_hash": policy_hash if policy_hash is not None else params_hash(params),
             "explore_floor": params.explore_floor if request.explore else 0.0,
         },
-        "chosen_model_id": reply.selected_model_id,
-        "fallback_used": reply.fallback_used,
+        "chosen_model_id": decision.selected_model_id,
+        "fallback_used": decision.fallback_used,
         "propensity": chosen,
         "propensity_samples": used,
         "eligible": tuple(eligible),  # tuples: the record's strict fields take no list
-        "rejected": tuple({"model_id": r.model_id, "reason": r.reason} for r in reply.rejected),
+        "rejected": reply["rejected"],  # (model_id, reason) records, as the reply has them
         "inputs": inputs,
         "request": request,
     }

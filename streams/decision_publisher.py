@@ -55,7 +55,7 @@ class PendingDecision:
             scorecards_positions={str(p): o for p, o in self.scorecards_positions.items()},
             registry_version=self.registry_version,
             scorecards_version=self.scorecards_version,
-            stats_age_ms=self.decision.reply.stats_age_ms,
+            stats_age_ms=self.decision.reply_data["stats_age_ms"],
         )
 
 

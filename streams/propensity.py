@@ -99,6 +99,6 @@ def logged_propensities(
         explore=True,
         floor=decision.floor,
         samples=samples,
-        seed=seed_of(decision.reply.request_id),
+        seed=seed_of(decision.request_id),
     )
     return tuple(float(p) for p in probs), used

@@ -13,13 +13,14 @@ A quality/cost failover away from a model lowers its score for that agent type
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import cached_property
 from types import MappingProxyType
-from typing import Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 from modelrouter.schemas import (
     TEXT_MAX,
@@ -28,11 +29,11 @@ from modelrouter.schemas import (
     ConfigurationError,
     Constraints,
     ModelSpec,
-    Rejection,
     Scorecard,
     SelectionReply,
     SelectionRequest,
     Settings,
+    encode_data,
 )
 from modelrouter.schemas.health import (
     CLOSED,
@@ -259,9 +260,14 @@ def quality_score(quality: float, best: float, params: ScoringParams) -> float:
 class Decision:
     """A selection reply and what it was decided on: the candidates the choice was made among
     (the band's, or out of it the group the order picked from) in model_id order, which one
-    was chosen (None for a fallback), and whether the exploration floor picked it."""
+    was chosen (None for a fallback), and whether the exploration floor picked it.
 
-    reply: SelectionReply
+    The reply is kept as the plain data `decide` built (every float finite and a float, every
+    string within its bound: `decide` checks what it does not build so): `encoded_reply` writes
+    it as `encode` writes the validated reply, and `reply` validates it when first asked. The
+    responder needs only the bytes; validating 50 alternatives was a tenth of a busy worker."""
+
+    reply_data: Mapping[str, Any]
     strategy: Strategy
     explore: bool
     chosen: int | None
@@ -273,10 +279,30 @@ class Decision:
     weights: Weights | None = None
 
     @cached_property
+    def reply(self) -> SelectionReply:
+        return SelectionReply.model_validate(self.reply_data)
+
+    def encoded_reply(self) -> bytes:
+        """`encode(self.reply)`, byte for byte (tests/unit/test_scoring.py checks), unvalidated."""
+        return encode_data(self.reply_data)
+
+    @property
+    def request_id(self) -> str:
+        return str(self.reply_data["request_id"])
+
+    @property
+    def selected_model_id(self) -> str:
+        return str(self.reply_data["selected_model_id"])
+
+    @property
+    def fallback_used(self) -> bool:
+        return bool(self.reply_data["fallback_used"])
+
+    @cached_property
     def candidates(self) -> tuple[CandidateTerms, ...]:
         """Built when first asked (by the decisions log, after the reply), not on the reply's path."""
         params = self._params if self._params is not None else DEFAULT_PARAMS
-        return tuple(_terms(c, self.reply.decided_at, params) for c in self._scored)
+        return tuple(_terms(c, self.reply_data["decided_at"], params) for c in self._scored)
 
 
 def explore_betas(t: CandidateTerms, params: ScoringParams) -> tuple[tuple[float, float], ...]:
@@ -374,8 +400,9 @@ def decide(
         candidates.append(_candidate(spec, card, cost_usd, breaker.state, request, base, params, now))
 
     if not candidates:
-        reply = _fallback(request, registry, scorecards, rejected, now)
-        return Decision(reply, request.strategy, request.explore, None, False)
+        data = _fallback(request, registry, scorecards, rejected, now)
+        _check(data)
+        return Decision(data, request.strategy, request.explore, None, False)
     pool = candidates if band is None else [c for c in candidates if band.admits(c)]
     left = "" if band is None or pool else _left_band(band, band_rejected, cons)
     in_pool = {id(c) for c in pool}
@@ -417,30 +444,28 @@ def decide(
         reasoning += f"; explored: floor pick, uniform over {len(pool)} candidates"
     if budget is not None:
         reasoning += f"; {budget.note()}"
-    # Validated once, nested records as plain data: pydantic-core builds 50 alternatives from dicts
-    # in a third of the time that 50 model_construct calls take (bench/selection.py's registry).
-    reply = SelectionReply.model_validate(
-        {
-            "request_id": request.request_id,
-            "selected_model_id": best.spec.model_id,
-            "provider": best.spec.provider,
-            "endpoint": best.spec.endpoint,
-            "score": best.score,
-            "reasoning": _clip(reasoning),
-            "factors": best.factors(),
-            "alternatives": tuple(
-                {"model_id": c.spec.model_id, "score": c.score} for c in [*ranked, *rest] if c is not best
-            ),
-            "rejected": _rejections(rejected),
-            "fallback_used": False,
-            "stats_age_ms": _age_ms(best.card, now),
-            "decided_at": now,
-        }
-    )
+    data = {
+        "kind": "selection",
+        "request_id": request.request_id,
+        "selected_model_id": best.spec.model_id,
+        "provider": best.spec.provider,
+        "endpoint": best.spec.endpoint,
+        "score": best.score,
+        "reasoning": _clip(reasoning),
+        "factors": best.factors(),
+        "alternatives": tuple(
+            {"model_id": c.spec.model_id, "score": c.score} for c in [*ranked, *rest] if c is not best
+        ),
+        "rejected": _rejections(rejected),
+        "fallback_used": False,
+        "stats_age_ms": _age_ms(best.card, now),
+        "decided_at": now,
+    }
+    _check(data)
     chosen = next(i for i, c in enumerate(choices) if c is best)  # identity: == compares every field
     moved = weights if weights is not params.weights[request.strategy] else None
     return Decision(
-        reply, request.strategy, request.explore, chosen, floor_pick, tuple(choices), params, floor, moved
+        data, request.strategy, request.explore, chosen, floor_pick, tuple(choices), params, floor, moved
     )
 
 
@@ -768,7 +793,7 @@ def _fallback(
     scorecards: Mapping[str, Scorecard],
     rejected: list[_Rejected],
     now: datetime,
-) -> SelectionReply:
+) -> dict[str, Any]:
     """Nothing passed: the base assignment's fallback model, whatever its own verdict was."""
     why = _summary(rejected) if rejected else "the registry is empty"
     base = request.base_assignment
@@ -785,23 +810,43 @@ def _fallback(
     # Nothing passed, so a fallback in the registry was rejected too.
     note = f"itself rejected: {own}" if own is not None else "not in the registry"
     factors = {"requests": float(card.requests)} if card is not None else {}
-    return SelectionReply(
-        request_id=request.request_id,
-        selected_model_id=model_id,
+    return {
+        "kind": "selection",
+        "request_id": request.request_id,
+        "selected_model_id": model_id,
         # provider is required on the wire; a fallback outside the registry has none we know.
-        provider=spec.provider if spec is not None else "unknown",
-        endpoint=spec.endpoint if spec is not None else None,
-        score=0.0,
-        reasoning=_clip(
+        "provider": spec.provider if spec is not None else "unknown",
+        "endpoint": spec.endpoint if spec is not None else None,
+        "score": 0.0,
+        "reasoning": _clip(
             f"no candidate passed the constraints ({why}); using {model_id}, fallback of role "
             f"{base.role_type} ({note})"
         ),
-        factors=factors,
-        rejected=tuple(Rejection(model_id=r.model_id, reason=r.reason) for r in rejected),
-        fallback_used=True,
-        stats_age_ms=_age_ms(card, now),
-        decided_at=now,
-    )
+        "factors": factors,
+        "alternatives": (),
+        "rejected": _rejections(rejected),
+        "fallback_used": True,
+        "stats_age_ms": _age_ms(card, now),
+        "decided_at": now,
+    }
+
+
+def _check(data: dict[str, Any]) -> None:
+    """What validating the reply would refuse of the numbers `decide` computed (a non-finite
+    score or factor, from odd registry prices or params) is refused here, by validating it: the
+    same error as ever. A number that is an int (params given as ints) is validated too, so that
+    it is written as the float the contract has (`encode_data` would write 1, not 1.0)."""
+    numbers = [data["score"], *data["factors"].values(), *(a["score"] for a in data["alternatives"])]
+    age = data["stats_age_ms"]
+    if age is not None:
+        numbers.append(age)
+    if not all(type(x) is float and math.isfinite(x) for x in numbers):
+        SelectionReply.model_validate(data)  # raises for a non-finite number
+        for key in ("score", "stats_age_ms"):
+            if data[key] is not None:
+                data[key] = float(data[key])
+        data["factors"] = {k: float(v) for k, v in data["factors"].items()}
+        data["alternatives"] = tuple({**a, "score": float(a["score"])} for a in data["alternatives"])
 
 
 class _Rejected(NamedTuple):

@@ -68,7 +68,7 @@ from .dead_letters import bounded_dead_letter
 from .decision_publisher import DecisionCounts, DecisionPublisher, PendingDecision
 from .fleet_health import health_reports
 from .histogram import LatencyHistogram
-from .scoring import ScoringParams, decide
+from .scoring import Decision, ScoringParams, decide
 from .summary_queries import BucketIndex
 
 __all__ = [
@@ -108,10 +108,11 @@ AnyReply = SelectionReply | SummaryReply | HealthReply | ErrorReply
 @dataclass(frozen=True, slots=True)
 class Answer:
     """Where a request's reply goes; `reply` is None when the request cannot be answered
-    (no request_id or reply_to could be read from it) and `error` says why."""
+    (no request_id or reply_to could be read from it) and `error` says why. A selection's
+    reply is its Decision, whose reply is written from plain data (Decision.encoded_reply)."""
 
     reply_to: str | None
-    reply: AnyReply | None
+    reply: AnyReply | Decision | None
     error: str = ""
     decision: PendingDecision | None = None  # to log on the decisions topic once replied
     reservation: BudgetReservation | None = None  # to share with the other workers before replying
@@ -389,7 +390,7 @@ class SelectionResponder:
             elif not decision.reply.fallback_used:
                 reservation = self._reserve(request, decision.reply, now)
         if not self._log_decisions:
-            return Answer(request.reply_to, decision.reply, reservation=reservation, request=request)
+            return Answer(request.reply_to, decision, reservation=reservation, request=request)
         pending = PendingDecision(
             request,
             decision,
@@ -398,9 +399,7 @@ class SelectionResponder:
             dict(scorecards.positions),
             scorecards.version,
         )
-        return Answer(
-            request.reply_to, decision.reply, decision=pending, reservation=reservation, request=request
-        )
+        return Answer(request.reply_to, decision, decision=pending, reservation=reservation, request=request)
 
     def budget_check(self, agent_type: str, now: datetime) -> BudgetCheck | None:
         """What selection may still spend for `agent_type` at `now`; None without a budget."""
@@ -488,17 +487,20 @@ class SelectionResponder:
             await self._send_dead_letter(letter)
             return
         reply = answer.reply
-        if isinstance(reply, SelectionReply):
+        if isinstance(reply, Decision):  # a selection: its reply written from plain data
             self.stats.selections += 1
             self.stats.fallbacks += reply.fallback_used
             self.stats.selected_by_model[reply.selected_model_id] += 1
-        elif isinstance(reply, SummaryReply):
-            self.stats.summaries += 1
-        elif isinstance(reply, HealthReply):
-            self.stats.health_queries += 1
+            request_id, value = reply.request_id, reply.encoded_reply()
         else:
-            self.stats.error_replies += 1
-        await self._send(answer.reply_to, encode_key(reply.request_id), encode(reply))
+            if isinstance(reply, SummaryReply):
+                self.stats.summaries += 1
+            elif isinstance(reply, HealthReply):
+                self.stats.health_queries += 1
+            else:
+                self.stats.error_replies += 1
+            request_id, value = reply.request_id, encode(reply)
+        await self._send(answer.reply_to, encode_key(request_id), value)
         if answer.decision is not None:
             self.decisions.add(answer.decision)
 

@@ -19,9 +19,10 @@ from modelrouter.schemas import (
     SelectionReply,
     SelectionRequest,
     TaskInfo,
+    encode,
 )
 from modelrouter.schemas.health import HealthParams
-from modelrouter.streams.scoring import DEFAULT_PARAMS, STRATEGIES, ScoringParams, select
+from modelrouter.streams.scoring import DEFAULT_PARAMS, STRATEGIES, ScoringParams, decide, select
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 PROVIDERS = ("openai", "anthropic", "google", "ollama")
@@ -231,3 +232,23 @@ def test_selection_never_breaks_a_constraint(
     card = cards.get(chosen)
     expected_age = None if card is None else max(0.0, (NOW - card.updated_at).total_seconds() * 1000)
     assert reply.stats_age_ms == expected_age
+
+
+@settings(max_examples=300, deadline=None)
+@given(world=worlds(), seed=st.integers(0, 2**32), whole=st.booleans())
+def test_the_reply_bytes_are_the_validated_replys(
+    world: tuple[SelectionRequest, dict[str, ModelSpec], dict[str, Scorecard]], seed: int, whole: bool
+) -> None:
+    """The responder writes a reply from `decide`'s plain data without validating it: the bytes
+    are exactly what the one codec writes for the validated reply (and a params object given
+    whole numbers, as a user may, is still written with the floats the contract has)."""
+    request, registry, cards = world
+    params = ScoringParams(primary_bonus=1, fallback_bonus=0) if whole else DEFAULT_PARAMS
+    try:
+        decision = decide(request, registry, cards, NOW, random.Random(seed), params)
+    except APIModelError:
+        return
+    assert decision.encoded_reply() == encode(decision.reply)
+    assert decision.request_id == decision.reply.request_id == request.request_id
+    assert decision.selected_model_id == decision.reply.selected_model_id
+    assert decision.fallback_used == decision.reply.fallback_used
