@@ -16,6 +16,8 @@ from typing import Any
 import faust
 from aiokafka.partitioner import murmur2
 
+from .record_sender import RecordSender
+
 __all__ = ["DurableTable", "await_changelog", "partition_of"]
 
 
@@ -30,14 +32,34 @@ class DurableTable(faust.Table[Any, Any]):
         self.value_serializer = "raw"
 
     def on_key_set(self, key: Any, value: Any) -> None:
-        fut = self.send_changelog(self.partition_for_key(key), key, value)
-        self.__dict__.setdefault("_pending", []).append(fut)
+        self._keep(self._changelog(key, value))
         self._sensor_on_set(self, key, value)
 
     def on_key_del(self, key: Any) -> None:
-        fut = self.send_changelog(self.partition_for_key(key), key, value=None, value_serializer="raw")
-        self.__dict__.setdefault("_pending", []).append(fut)
+        self._keep(self._changelog(key, None))
         self._sensor_on_del(self, key)
+
+    def _changelog(self, key: bytes, value: bytes | None) -> asyncio.Future[Any]:
+        """faust's send_changelog, through the leaner RecordSender (record_sender.py)."""
+        sender = self.__dict__.get("_sender")
+        if sender is None:
+            sender = self.__dict__["_sender"] = RecordSender(self.app)
+        fut = sender.send(
+            self.changelog_topic.get_topic_name(), key, value, partition=self.partition_for_key(key)
+        )
+        fut.add_done_callback(self._persisted)
+        return fut
+
+    def _persisted(self, fut: asyncio.Future[Any]) -> None:
+        """As faust's _on_changelog_sent: the store remembers the changelog offset it holds, so
+        a restart reads the changelog from there on (at-least-once: no transactions here)."""
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        sent = fut.result()
+        self.data.set_persisted_offset(sent.topic_partition, sent.offset)
+
+    def _keep(self, fut: asyncio.Future[Any]) -> None:
+        self.__dict__.setdefault("_pending", []).append(fut)
 
     def take_pending(self) -> list[asyncio.Future[Any]]:
         pending: list[asyncio.Future[Any]] = self.__dict__.get("_pending", [])
