@@ -48,7 +48,14 @@ class DurableTable(faust.Table[Any, Any]):
             self.changelog_topic.get_topic_name(), key, value, partition=self.partition_for_key(key)
         )
         fut.add_done_callback(self._persisted)
+        self.__dict__["_sent"] = self.changelog_records_sent + 1
         return fut
+
+    @property
+    def changelog_records_sent(self) -> int:
+        """Changelog records this table sent (the metrics' modelrouter_changelog_records_sent_total)."""
+        sent: int = self.__dict__.get("_sent", 0)
+        return sent
 
     def _persisted(self, fut: asyncio.Future[Any]) -> None:
         """As faust's _on_changelog_sent: the store remembers the changelog offset it holds, so

@@ -16,12 +16,11 @@ import faust
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from .durable_table import DurableTable
 from .event_reader import EventReader
 from .selection import SelectionResponder
 
 __all__ = ["WorkerMetrics", "metrics_registry"]
-
-_CHANGELOG_SUFFIX = "-changelog"
 
 
 class WorkerMetrics(Collector):
@@ -221,9 +220,9 @@ class WorkerMetrics(Collector):
             "Table changelog records sent by this worker, per changelog topic",
             labels=["topic"],
         )
-        for topic, n in sorted(self._app.monitor.messages_sent_by_topic.items()):
-            if str(topic).endswith(_CHANGELOG_SUFFIX):
-                sent.add_metric([str(topic)], n)
+        tables = [t for t in self._app.tables.values() if isinstance(t, DurableTable)]
+        for table in sorted(tables, key=lambda t: t.changelog_topic.get_topic_name()):
+            sent.add_metric([table.changelog_topic.get_topic_name()], table.changelog_records_sent)
         yield sent
         recovery = self._app.tables.recovery  # type: ignore[attr-defined]  # the TableManager has it
         remaining = GaugeMetricFamily(
