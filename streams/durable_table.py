@@ -41,14 +41,15 @@ class DurableTable(faust.Table[Any, Any]):
 
     def _changelog(self, key: bytes, value: bytes | None) -> asyncio.Future[Any]:
         """faust's send_changelog, through the leaner RecordSender (record_sender.py)."""
-        sender = self.__dict__.get("_sender")
-        if sender is None:
-            sender = self.__dict__["_sender"] = RecordSender(self.app)
-        fut = sender.send(
-            self.changelog_topic.get_topic_name(), key, value, partition=self.partition_for_key(key)
-        )
+        state = self.__dict__
+        if "_sender" not in state:  # made on the first write: faust builds tables before the loop runs
+            state["_sender"] = RecordSender(self.app)
+            state["_changelog_name"] = self.changelog_topic.get_topic_name()
+            state["_sent"] = 0
+        sender: RecordSender = state["_sender"]
+        fut = sender.send(state["_changelog_name"], key, value, partition=self.partition_for_key(key))
         fut.add_done_callback(self._persisted)
-        self.__dict__["_sent"] = self.changelog_records_sent + 1
+        state["_sent"] += 1
         return fut
 
     @property

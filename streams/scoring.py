@@ -283,7 +283,7 @@ class Decision:
         return SelectionReply.model_validate(self.reply_data)
 
     def encoded_reply(self) -> bytes:
-        """`encode(self.reply)`, byte for byte (tests/unit/test_scoring.py checks), unvalidated."""
+        """`encode(self.reply)`, byte for byte (tests/unit/test_scoring_properties.py checks), unvalidated."""
         return encode_data(self.reply_data)
 
     @property
@@ -400,8 +400,7 @@ def decide(
         candidates.append(_candidate(spec, card, cost_usd, breaker.state, request, base, params, now))
 
     if not candidates:
-        data = _fallback(request, registry, scorecards, rejected, now)
-        _check(data)
+        data = _checked(_fallback(request, registry, scorecards, rejected, now))
         return Decision(data, request.strategy, request.explore, None, False)
     pool = candidates if band is None else [c for c in candidates if band.admits(c)]
     left = "" if band is None or pool else _left_band(band, band_rejected, cons)
@@ -461,7 +460,7 @@ def decide(
         "stats_age_ms": _age_ms(best.card, now),
         "decided_at": now,
     }
-    _check(data)
+    data = _checked(data)
     chosen = next(i for i, c in enumerate(choices) if c is best)  # identity: == compares every field
     moved = weights if weights is not params.weights[request.strategy] else None
     return Decision(
@@ -831,22 +830,17 @@ def _fallback(
     }
 
 
-def _check(data: dict[str, Any]) -> None:
-    """What validating the reply would refuse of the numbers `decide` computed (a non-finite
-    score or factor, from odd registry prices or params) is refused here, by validating it: the
-    same error as ever. A number that is an int (params given as ints) is validated too, so that
-    it is written as the float the contract has (`encode_data` would write 1, not 1.0)."""
+def _checked(data: dict[str, Any]) -> dict[str, Any]:
+    """`data`, when every number `decide` computed is a finite float; else what validating the
+    reply makes of it: the same error as ever for a non-finite score or factor (odd registry
+    prices or params), and ints (params given as ints) as the floats the contract has
+    (`encode_data` would write 1, not 1.0)."""
     numbers = [data["score"], *data["factors"].values(), *(a["score"] for a in data["alternatives"])]
-    age = data["stats_age_ms"]
-    if age is not None:
-        numbers.append(age)
-    if not all(type(x) is float and math.isfinite(x) for x in numbers):
-        SelectionReply.model_validate(data)  # raises for a non-finite number
-        for key in ("score", "stats_age_ms"):
-            if data[key] is not None:
-                data[key] = float(data[key])
-        data["factors"] = {k: float(v) for k, v in data["factors"].items()}
-        data["alternatives"] = tuple({**a, "score": float(a["score"])} for a in data["alternatives"])
+    if data["stats_age_ms"] is not None:
+        numbers.append(data["stats_age_ms"])
+    if all(type(x) is float and math.isfinite(x) for x in numbers):
+        return data
+    return SelectionReply.model_validate(data).model_dump()
 
 
 class _Rejected(NamedTuple):
