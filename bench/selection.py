@@ -399,9 +399,16 @@ def start_fold_load(settings: Settings, specs: list[ModelSpec], rate: float) -> 
 def stop_fold_load(load: subprocess.Popen[str]) -> float:
     """Stops bench/load.py; the rate it reached (events/s)."""
     load.terminate()
-    out, _ = load.communicate(timeout=30)
+    out, _ = load.communicate(timeout=60)
     lines = [line for line in out.splitlines() if line.startswith("{")]
-    return float(orjson.loads(lines[-1])["rate"]) if lines else 0.0
+    if not lines:
+        return 0.0
+    reached = orjson.loads(lines[-1])
+    if reached["failed"]:
+        print(
+            f"fold load: {reached['failed']:,} of {reached['sent']:,} events were not delivered", flush=True
+        )
+    return float(reached["rate"])
 
 
 async def timed_load(
