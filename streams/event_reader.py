@@ -223,6 +223,7 @@ class EventReader:
             highwater = consumer.highwater(tp)
             if highwater is not None and next_offset < highwater:
                 lagging.setdefault(tp.partition, set()).add(tp.topic)
+        self.publisher.behind = bool(lagging)
         sends: list[Any] = []
         for partition, topics in by_partition.items():
             with as_current_event(PartitionEvent(folds.failover_in_name, partition)):

@@ -29,6 +29,11 @@ Records = list[tuple[str, bytes, bytes]]
 # every second (4,500 records a round with 50 models) took a large share of the fold
 # (bench/ingest.py). Live, 50 models' open buckets are a few hundred records: every round.
 _OPEN_RECORDS_PER_S = 1000.0
+# While the event reader is behind (records left to read after its last batch), provisional
+# summaries (trailing windows, open buckets) go out at most this often: finals replace them
+# before anyone reads them, and they were 70% of a catching-up worker's summary records
+# (bench/ingest.py). Scorecards, which selection reads, and finals go out every round.
+_BEHIND_EVERY_S = 5.0
 
 
 class SummaryPublisher:
@@ -49,6 +54,9 @@ class SummaryPublisher:
         self._scorecards = settings.topic(TopicName.SCORECARDS)
         self._open_due = 0.0  # wall time of the next round of provisional bucket summaries
         self._open_models: set[str] = set()  # models changed since the last such round
+        self._behind_due = 0.0  # while behind: wall time of the next round of provisional summaries
+        self._trailing_models: set[str] = set()  # models changed since the last trailing-window round
+        self.behind = False  # set by the event reader after each batch
 
     def close_partition(self, partition: int, wall: float) -> list[Any]:
         """After a partition's batch: send the finals that are due, and store the partition's
@@ -84,15 +92,15 @@ class SummaryPublisher:
         return records
 
     async def provisional(self, models: set[str]) -> Records:
-        """Trailing-window summaries and scorecards of `models`, yielding between models
-        (after a restart every model is due, and a day's rollups take a while to build)."""
+        """Trailing-window summaries of `models`, yielding between models (after a restart
+        every model is due, and a day's rollups take a while to build)."""
         index = self._stored.index
         records: Records = []
         for model in sorted(models):
             for s in provisional_summaries(index, model, self._cache.load):
                 records.append((self._summaries, *to_record(s)))
             await asyncio.sleep(0)
-        return records + self.scorecards(models)
+        return records
 
     def scorecards(self, models: set[str]) -> Records:
         window = self._settings.scorecard_window_s
@@ -111,18 +119,25 @@ class SummaryPublisher:
 
     async def publish_due(self, wall: float) -> list[Any]:
         """The timer's round: idle partitions close on wall time, late buckets re-close, and the
-        changed models' trailing windows and scorecards go out; the futures of the sends."""
+        changed models' scorecards go out, with their trailing windows and open buckets (every
+        _BEHIND_EVERY_S while the reader is behind); the futures of the sends."""
         index = self._stored.index
         records: Records = []
         for partition in list(index.clocks):
             records += self.close_due(partition, wall)
         records += self.reclosed()
         dirty, index.dirty_models = index.dirty_models, set()
-        records += await self.provisional(dirty)
+        self._trailing_models |= dirty
+        waiting = self.behind and wall < self._behind_due
+        if not waiting:
+            self._behind_due = wall + _BEHIND_EVERY_S
+            trailing, self._trailing_models = self._trailing_models, set()
+            records += await self.provisional(trailing)
+        records += self.scorecards(dirty)
         # After the last await: a bucket that closed meanwhile is no longer open, so no
         # provisional record can follow (and replace) its final.
         self._open_models |= dirty
-        if wall >= self._open_due:
+        if not waiting and wall >= self._open_due:
             opened = self.open_buckets(self._open_models)
             self._open_models = set()
             self._open_due = wall + len(opened) / _OPEN_RECORDS_PER_S
