@@ -6,6 +6,10 @@ reading and decoding the same topics (the ceiling), then starts one worker and m
 events folded per second from its first to its last table write (changelog record
 timestamps). Prints the machine, progress, and a last line of JSON.
 
+Beside the rates, the CPU time each side spent per event (the bare consumer's in this
+process; the worker's from /proc, between the first progress poll that saw events committed
+and the last): on a shared machine the rates move with the neighbours, CPU per event much less.
+
     .venv/bin/python bench/ingest.py [--events N] [--profile worker.prof]
 """
 
@@ -67,8 +71,15 @@ async def end_offsets(settings: Settings, topics: list[str]) -> dict[TopicPartit
         await consumer.stop()
 
 
-async def ceiling(settings: Settings, topics: list[str], total: int) -> float:
-    """Events/s a bare consumer reads and decodes (with the same codec) from the same topics."""
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def ceiling(settings: Settings, topics: list[str], total: int) -> tuple[float, float]:
+    """Events/s a bare consumer reads and decodes (with the same codec) from the same topics,
+    and the CPU seconds it spent per event."""
     consumer = AIOKafkaConsumer(
         *topics,
         **settings.aiokafka_kwargs(),
@@ -80,11 +91,12 @@ async def ceiling(settings: Settings, topics: list[str], total: int) -> float:
     await consumer.start()
     seen = 0
     started: float | None = None
+    cpu_started = 0.0
     try:
         while seen < total:
             batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             if started is None and batches:
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
             for records in batches.values():
                 for r in records:
                     decode_event(r.value)
@@ -92,7 +104,7 @@ async def ceiling(settings: Settings, topics: list[str], total: int) -> float:
     finally:
         await consumer.stop()
     assert started is not None
-    return total / (time.perf_counter() - started)
+    return total / (time.perf_counter() - started), (time.process_time() - cpu_started) / total
 
 
 async def committed(settings: Settings, tps: list[TopicPartition]) -> int:
@@ -163,7 +175,7 @@ async def main() -> int:
     topics = [settings.topic(t) for t in EVENT_TOPICS]
     ends = await end_offsets(settings, topics)
     total = sum(ends.values())
-    ceiling_rate = await ceiling(settings, topics, total)
+    ceiling_rate, ceiling_cpu = await ceiling(settings, topics, total)
     print(
         f"ceiling: a bare aiokafka consumer decoding the same records: {ceiling_rate:,.0f} events/s",
         flush=True,
@@ -176,12 +188,19 @@ async def main() -> int:
     print(f"worker started (log {log_path}); waiting until it has committed all {total:,} offsets ...")
     deadline = time.monotonic() + args.timeout
     done = 0
+    first: tuple[int, float] | None = None  # (events committed, worker CPU s) at the first progress seen
+    worker_cpu = float("nan")
     try:
         while time.monotonic() < deadline:
             await asyncio.sleep(2.0)
             done = await committed(settings, list(ends))
+            cpu = cpu_seconds(worker.pid) if worker.alive and worker.pid is not None else float("nan")
             print(f"  committed {done:,} / {total:,}", flush=True)
+            if first is None and done > 0:
+                first = (done, cpu)
             if done >= total:
+                if first is not None and done > first[0]:
+                    worker_cpu = (cpu - first[1]) / (done - first[0])
                 break
             if not worker.alive:
                 print(f"the worker exited with {worker.returncode}; see {log_path}")
@@ -198,11 +217,18 @@ async def main() -> int:
         f"{rate:,.0f} events/s; {writes:,} changelog records"
     )
     print(
+        f"CPU per event: worker {worker_cpu * 1e6:.1f} us, bare consumer {ceiling_cpu * 1e6:.1f} us "
+        f"(ratio {ceiling_cpu / worker_cpu:.3f})"
+    )
+    print(
         json.dumps(
             {
                 "events_per_sec": round(rate),
                 "ceiling_events_per_sec": round(ceiling_rate),
                 "ratio": round(rate / ceiling_rate, 4),
+                "worker_cpu_us_per_event": round(worker_cpu * 1e6, 1),
+                "ceiling_cpu_us_per_event": round(ceiling_cpu * 1e6, 1),
+                "cpu_ratio": round(ceiling_cpu / worker_cpu, 4),
                 "events": total,
                 "workers": 1,
             }
