@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 
@@ -156,6 +157,9 @@ async def main() -> int:
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
     parser.add_argument("--profile", type=Path, help="run the worker under cProfile, writing stats here")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the run's topics and worker state (default: delete them)"
+    )
     args = parser.parse_args()
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -165,6 +169,28 @@ async def main() -> int:
         data_dir=ROOT / ".modelrouter" / f"bench-ingest-{stamp}",
         partitions=args.partitions,
     )
+    try:
+        return await run(args, settings, stamp)
+    finally:
+        if not args.keep:
+            # A broker that keeps every run's topics gets slower to serve them all.
+            await delete_topics(settings)
+            shutil.rmtree(settings.data_dir, ignore_errors=True)
+            print(f"deleted the run's topics ({settings.topic_prefix}*) and worker state; --keep keeps them")
+
+
+async def delete_topics(settings: Settings) -> None:
+    admin = AIOKafkaAdminClient(**settings.aiokafka_kwargs(), client_id="bench-ingest-cleanup")
+    await admin.start()
+    try:
+        ours = [n for n in await admin.list_topics() if n.startswith(settings.topic_prefix)]
+        if ours:
+            await admin.delete_topics(sorted(ours))
+    finally:
+        await admin.close()
+
+
+async def run(args: argparse.Namespace, settings: Settings, stamp: str) -> int:
     print(f"machine: {machine()}")
     print(
         f"broker: {settings.bootstrap_servers}; topics {settings.topic_prefix}*; {args.partitions} partitions"
