@@ -83,6 +83,7 @@ class EventReader:
         (its state reaches the changelog before the next owner restores it) and read no more."""
         self._revoking = True
         self.readiness.revoked()
+        self.folds.local = frozenset()  # failovers are forwarded until the next assignment
         async with self._in_flight:
             pass
 
@@ -208,6 +209,7 @@ class EventReader:
                 consumer.seek(tp, offset)
             self._read_to[tp] = offset or 0  # (from the beginning: the log may start later)
         self._partitions, self._generation = partitions, generation
+        self.folds.local = frozenset(partitions)
         log.info("reading events of partitions %s from their stored positions", sorted(partitions))
 
     async def _fold(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Any]]) -> None:
@@ -229,6 +231,7 @@ class EventReader:
             with as_current_event(PartitionEvent(folds.failover_in_name, partition)):
                 sends += folds.fold_partition(partition, topics, wall, lagging.get(partition, ()))
                 sends += self.publisher.close_partition(partition, wall)
+        folds.fold_failovers_here()
         read = {tp: records[-1].offset + 1 for tp, records in batches.items()}
         await self.checkpoint.commit(consumer, sends, ends, read)
         folds.counters.batches += 1

@@ -6,6 +6,13 @@ valid event is folded once (per-key applied offsets skip replays), invalid ones 
 dead-letter, failovers are forwarded to their alternative's partition, and the partition's
 stream time moves on.
 
+A failover whose alternative's partition this worker reads too is not forwarded: its "in"
+side is folded here, into that partition's buckets, with the same source id a forward would
+carry (`<failover topic>:in:<partition>:<offset>`). Each such source has its own guard entry
+in the bucket, so whichever way it comes, once or again after a crash or a rebalance, it
+counts once. (One worker reading every partition forwarded every failover: each was sent,
+read back and decoded again, a tenth of the records it wrote in bench/ingest.py.)
+
 An event is folded only by the owner of its key's partition (the model's; Kafka's default
 partitioner, murmur2): one sent without a key, or by a client that partitions otherwise,
 is forwarded to that partition of `rekeyed`, with its source position, and folded there.
@@ -96,6 +103,9 @@ class PartitionFolds:
         self.tally = FoldTally()
         self.cooldown_changed: set[str] = set()
         self.inputs = InputClocks()
+        self.local: frozenset[int] = frozenset()  # the partitions this worker reads now (the reader's)
+        self._failover_topic = settings.topic(TopicName.FAILOVER)
+        self._in_here: dict[int, list[tuple[str, int, Any]]] = {}  # partition -> "in" sides to fold
 
     def _keep_skip(self, skip: SkippedRecord) -> None:
         """A record that is in no topic but its own, kept in the partition's `health` table
@@ -111,6 +121,7 @@ class PartitionFolds:
         was read (reading resumes from the stored positions)."""
         self.cache.clear()
         self.inputs.clear()
+        self._in_here.clear()
 
     def fold_partition(
         self, partition: int, batch: Mapping[str, Sequence[Any]], wall: float, lagging: Collection[str] = ()
@@ -221,11 +232,16 @@ class PartitionFolds:
         also forwarded to its alternative's partition; returns the sends."""
         items.append((source, src_offset, parsed))
         if isinstance(parsed, Failover):
-            # The "in" side belongs to alternative_model's partition: re-key it there,
-            # carrying the source position so a replayed forward is recognised.
+            health_items.append((source, src_offset, parsed))  # its original model's health
+            # The "in" side belongs to alternative_model's partition: folded there, here or
+            # re-keyed to its owner, under the source position, so a replay is recognised.
+            target = self.owner(parsed.alternative_model)
+            if target in self.local:
+                in_source = f"{self._failover_topic}:in:{src_partition}:{src_offset}"
+                self._in_here.setdefault(target, []).append((in_source, 0, parsed))
+                return []
             headers = {SRC_PARTITION: str(src_partition).encode(), SRC_OFFSET: str(src_offset).encode()}
             key = parsed.alternative_model.encode("utf-8")
-            health_items.append((source, src_offset, parsed))  # its original model's health
             return [self.sender.send(self.failover_in_name, key, value, headers)]
         if not isinstance(parsed, QualityReported):  # quality is not health
             health_items.append((source, src_offset, parsed))
@@ -260,6 +276,14 @@ class PartitionFolds:
             source = f"{self.settings.topic(kind)}:rekeyed:{src_partition}"
             sends += self._take(parsed, source, rec.value, src_partition, src_offset, items, health_items)
         return sends
+
+    def fold_failovers_here(self) -> None:
+        """Fold the "in" sides of the batch's failovers whose alternative's partition this worker
+        reads (see the module's docstring), each under its partition's current event."""
+        batches, self._in_here = self._in_here, {}
+        for partition, items in batches.items():
+            with as_current_event(PartitionEvent(self.failover_in_name, partition)):
+                self._fold_buckets(partition, items, "in")
 
     def _fold_forwarded(self, partition: int, records: Sequence[Any], times: dict[str, float]) -> None:
         """`failover-in` records: the failovers of this partition's models as alternative."""
