@@ -57,7 +57,11 @@ async def test_a_worker_rides_out_a_90_s_broker_outage_with_exact_totals(
     worker = worker_factory(settings)
     worker.start()
     await publish_all(settings, before, chunk=4000, pause_s=0.1)
-    await asyncio.sleep(1.0)  # the worker is folding the backlog when the broker goes
+    # The broker goes while the worker folds the backlog: after its first batch is in the
+    # changelog, not while it starts. (Once, on a loaded CI machine, the outage came 3 s after
+    # the worker started, during its first batch, and that batch's records were still
+    # unconfirmed 5 minutes after the broker was back: a start-up case left to look into.)
+    await eventually(lambda: bucket_totals(settings), bool, timeout_s=120, every_s=0.5)
     await asyncio.to_thread(control, "down")
     await asyncio.sleep(OUTAGE_S)
     assert worker.alive, f"the worker exited ({worker.returncode}) during the outage:\n{worker.log_tail(30)}"
