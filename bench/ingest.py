@@ -214,7 +214,7 @@ async def run(args: argparse.Namespace, settings: Settings, stamp: str) -> int:
     print(f"worker started (log {log_path}); waiting until it has committed all {total:,} offsets ...")
     deadline = time.monotonic() + args.timeout
     done = 0
-    first: tuple[int, float] | None = None  # (events committed, worker CPU s) at the first progress seen
+    first_seen: tuple[int, float] | None = None  # (events committed, worker CPU s) at the first progress
     worker_cpu = float("nan")
     try:
         while time.monotonic() < deadline:
@@ -222,11 +222,11 @@ async def run(args: argparse.Namespace, settings: Settings, stamp: str) -> int:
             done = await committed(settings, list(ends))
             cpu = cpu_seconds(worker.pid) if worker.alive and worker.pid is not None else float("nan")
             print(f"  committed {done:,} / {total:,}", flush=True)
-            if first is None and done > 0:
-                first = (done, cpu)
+            if first_seen is None and done > 0:
+                first_seen = (done, cpu)
             if done >= total:
-                if first is not None and done > first[0]:
-                    worker_cpu = (cpu - first[1]) / (done - first[0])
+                if first_seen is not None and done > first_seen[0]:
+                    worker_cpu = (cpu - first_seen[1]) / (done - first_seen[0])
                 break
             if not worker.alive:
                 print(f"the worker exited with {worker.returncode}; see {log_path}")

@@ -53,6 +53,11 @@ def _template(model: str) -> bytes:
     return raw.replace(b"2000-01-01T00:00:00Z", b"%(occurred_at)s")
 
 
+def _wire_time(t: datetime) -> bytes:
+    """`t` as the codec writes a UTC time (`Z`, microseconds)."""
+    return t.isoformat().replace("+00:00", "Z").encode()
+
+
 def _event(template: bytes, n: int, occurred_at: bytes) -> bytes:
     return template % {b"event_id": b"%032x" % n, b"task_id": b"load-%d" % n, b"occurred_at": occurred_at}
 
@@ -74,7 +79,7 @@ class _Load:
         self.keys = [encode_key(m) for m in models]
         for model, template in zip(models, self.templates, strict=True):
             now = datetime.now(UTC)
-            event = decode_event(_event(template, 7, now.isoformat().replace("+00:00", "Z").encode()))
+            event = decode_event(_event(template, 7, _wire_time(now)))
             if (event.event_id, event.model_id, event.occurred_at) != (f"{7:032x}", model, now):
                 raise SystemExit(f"bench/load.py: the event template of {model} does not decode to its event")
         self.rate = rate
@@ -90,7 +95,7 @@ class _Load:
         models = len(self.templates)
         while not self.stopped:
             due = int((time.monotonic() - started) * self.rate)
-            occurred_at = datetime.now(UTC).isoformat().replace("+00:00", "Z").encode()
+            occurred_at = _wire_time(datetime.now(UTC))
             while self.sent < due:
                 i = self.sent % models
                 value = _event(self.templates[i], self.sent, occurred_at)

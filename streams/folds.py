@@ -237,7 +237,7 @@ class PartitionFolds:
             # re-keyed to its owner, under the source position, so a replay is recognised.
             target = self.owner(parsed.alternative_model)
             if target in self.local:
-                in_source = f"{self._failover_topic}:in:{src_partition}:{src_offset}"
+                in_source = self._in_source(src_partition, src_offset)
                 self._in_here.setdefault(target, []).append((in_source, 0, parsed))
                 return []
             headers = {SRC_PARTITION: str(src_partition).encode(), SRC_OFFSET: str(src_offset).encode()}
@@ -277,6 +277,11 @@ class PartitionFolds:
             sends += self._take(parsed, source, rec.value, src_partition, src_offset, items, health_items)
         return sends
 
+    def _in_source(self, src_partition: int, src_offset: int) -> str:
+        """The source id of a failover's "in" side, folded here or from `failover-in` alike:
+        its guard entry in the bucket is what makes it count once either way."""
+        return f"{self._failover_topic}:in:{src_partition}:{src_offset}"
+
     def fold_failovers_here(self) -> None:
         """Fold the "in" sides of the batch's failovers whose alternative's partition this worker
         reads (see the module's docstring), each under its partition's current event."""
@@ -288,15 +293,13 @@ class PartitionFolds:
     def _fold_forwarded(self, partition: int, records: Sequence[Any], times: dict[str, float]) -> None:
         """`failover-in` records: the failovers of this partition's models as alternative."""
         items: list[tuple[str, int, Any]] = []
-        failover_topic = self.settings.topic(TopicName.FAILOVER)
         for rec in records:
             headers = dict(rec.headers or ())
             # One guard entry per forwarded event, not a high-water mark per source partition:
             # around a rebalance two workers may forward the same source partition, so the
             # forwards of one partition need not arrive in offset order. Failovers are a
             # small share of events and a bucket's guard entries expire with it.
-            position = f"{int(headers[SRC_PARTITION])}:{int(headers[SRC_OFFSET])}"
-            source = f"{failover_topic}:in:{position}"
+            source = self._in_source(int(headers[SRC_PARTITION]), int(headers[SRC_OFFSET]))
             parsed = parse_event(rec.value, TopicName.FAILOVER)  # validated before it was forwarded
             t = parsed.occurred_at.timestamp()
             if t > times.get(rec.topic, -math.inf):
